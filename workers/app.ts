@@ -1,0 +1,50 @@
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { cors } from "hono/cors";
+import { secureHeaders } from "hono/secure-headers";
+import type { AppBindings } from "./env.ts";
+import { ApiError, handleError, notFound } from "./errors.ts";
+import { requestContext } from "./middleware/request-context.ts";
+import { health } from "./routes/health.ts";
+
+/** Largest request body the API accepts; orders and auth payloads are tiny. */
+export const MAX_BODY_BYTES = 64 * 1024;
+
+export function buildApp() {
+  const app = new Hono<AppBindings>();
+  app.use("*", requestContext);
+  app.use("*", secureHeaders());
+  app.use("*", (c, next) =>
+    cors({
+      origin: (origin) => ((c.env.CORS_ORIGINS ?? "").split(",").includes(origin) ? origin : null),
+      allowHeaders: [
+        "Authorization",
+        "Content-Type",
+        "X-Request-Id",
+        "APCA-API-KEY-ID",
+        "APCA-API-SECRET-KEY",
+      ],
+      exposeHeaders: [
+        "X-Request-Id",
+        "Retry-After",
+        "RateLimit-Limit",
+        "RateLimit-Remaining",
+        "RateLimit-Reset",
+      ],
+      maxAge: 600,
+    })(c, next),
+  );
+  app.use(
+    "*",
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: () => {
+        throw new ApiError(413, "payload_too_large", `request body exceeds ${MAX_BODY_BYTES} bytes`);
+      },
+    }),
+  );
+  app.route("/", health);
+  app.notFound(notFound);
+  app.onError(handleError);
+  return app;
+}

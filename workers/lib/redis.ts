@@ -1,0 +1,10 @@
+import { Redis } from "@upstash/redis/cloudflare";
+import type { Env } from "../env.ts";
+
+/** The Upstash REST client; locally it reaches a real redis-server through the REST shim. */
+export function redisClient(env: Env): Redis {
+  if (!env.UPSTASH_REDIS_REST_URL || !env.UPSTASH_REDIS_REST_TOKEN) {
+    throw new Error("UPSTASH_REDIS_REST_URL / UPSTASH_REDIS_REST_TOKEN are not configured");
+  }
+  return new Redis({ url: env.UPSTASH_REDIS_REST_URL, token: env.UPSTASH_REDIS_REST_TOKEN, retry: false });
+}
