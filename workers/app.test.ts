@@ -43,4 +43,13 @@ describe("edge worker basics", () => {
     const stub = env.ORDER_BOOK.get(env.ORDER_BOOK.idFromName("__health__"));
     expect(await stub.ping()).toBe("pong");
   });
+
+  it("serves an OpenAPI 3.1 document and a human-readable reference", async () => {
+    const doc = (await (await call("/openapi.json")).json()) as { openapi: string; info: { title: string } };
+    expect(doc.openapi).toBe("3.1.0");
+    expect(doc.info.title).toBe("PrepX Edge API");
+    const page = await call("/docs");
+    expect(page.headers.get("content-type")).toContain("text/html");
+    expect(await page.text()).toContain("/openapi.json");
+  });
 });

@@ -1,17 +1,16 @@
-import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { secureHeaders } from "hono/secure-headers";
-import type { AppBindings } from "./env.ts";
 import { ApiError, handleError, notFound } from "./errors.ts";
 import { requestContext } from "./middleware/request-context.ts";
+import { createRouter, OPENAPI_INFO, renderReference } from "./openapi.ts";
 import { health } from "./routes/health.ts";
 
 /** Largest request body the API accepts; orders and auth payloads are tiny. */
 export const MAX_BODY_BYTES = 64 * 1024;
 
 export function buildApp() {
-  const app = new Hono<AppBindings>();
+  const app = createRouter();
   app.use("*", requestContext);
   app.use("*", secureHeaders());
   app.use("*", (c, next) =>
@@ -44,6 +43,9 @@ export function buildApp() {
     }),
   );
   app.route("/", health);
+
+  app.doc31("/openapi.json", OPENAPI_INFO);
+  app.get("/docs", (c) => c.html(renderReference(app.getOpenAPI31Document(OPENAPI_INFO))));
   app.notFound(notFound);
   app.onError(handleError);
   return app;
