@@ -87,12 +87,41 @@ describe("order lifecycle", () => {
     expect(isOpen(o)).toBe(false);
   });
 
-  it("ignores an event it has already applied, so redelivered fills count once", () => {
+  it("reaches the same state whatever order its events arrive in", () => {
+    const events: EngineEvent[] = [accepted(1), fill(2, 4, 9_990, 6), fill(3, 6, 10_000, 0)];
+    const orders = [
+      [0, 1, 2],
+      [2, 1, 0],
+      [1, 0, 2],
+    ].map((perm) => perm.reduce((o, i) => applyEngineEvent(o, events[i]!).order, buyLimit()));
+    for (const o of orders) {
+      expect(o).toMatchObject({
+        status: "filled",
+        filledQtyLots: 10,
+        filledValue: 4 * 9_990 + 6 * 10_000,
+        lastSeq: 3,
+      });
+    }
+  });
+
+  it("keeps a canceled order canceled when a fill from before the cancel arrives late", () => {
     let o = applyEngineEvent(buyLimit(), accepted(1)).order;
-    o = applyEngineEvent(o, fill(2, 4, 9_990, 6)).order;
-    const again = applyEngineEvent(o, fill(2, 4, 9_990, 6));
-    expect(again.update).toBeNull();
-    expect(again.order.filledQtyLots).toBe(4);
+    const cancel: EngineEvent = {
+      ...base,
+      seq: 9,
+      type: "canceled",
+      orderId: "o-1",
+      account: "alice",
+      side: "buy",
+      reason: "user",
+      canceledQty: 6,
+      filledQty: 4,
+    };
+    o = applyEngineEvent(o, cancel).order;
+    const late = applyEngineEvent(o, fill(2, 4, 9_990, 6));
+    expect(late.order.status).toBe("canceled");
+    expect(late.order.filledQtyLots).toBe(4);
+    expect(late.update?.event).toBe("partial_fill");
   });
 
   it("routes a fill to the taker's and the maker's own orders only", () => {

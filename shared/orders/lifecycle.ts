@@ -3,9 +3,9 @@
  * the events of the symbol's order book, and rendered in Alpaca's shapes (order objects and
  * `trade_updates` events).
  *
- * Pure: no clock, no storage. Applying the same event twice is harmless (events carry the book's `seq`,
- * and a record remembers the highest `seq` it has applied), so maker events that arrive both in the
- * synchronous reply and through the book's outbox are counted once.
+ * Pure: no clock, no storage. The owner dedupes events by their stable id (`${symbol}:${seq}`) before
+ * applying them, because maker and taker events arrive both in the synchronous reply and through the
+ * book's outbox.
  */
 import type { EngineEvent, OrderType, Side, TimeInForce } from "../engine/types.ts";
 
@@ -63,7 +63,7 @@ export interface OrderRecord {
   replacedBy: string | null;
   replaces: string | null;
   expiresAt: number | null;
-  /** Highest book `seq` applied to this record. */
+  /** Highest book `seq` applied to this record (informational: events may arrive out of order). */
   lastSeq: number;
 }
 
@@ -163,17 +163,27 @@ export function orderIdsForAccount(event: EngineEvent, account: string): string[
   }
 }
 
+const TERMINAL: ReadonlySet<OrderStatus> = new Set(["filled", "canceled", "expired", "replaced", "rejected"]);
+
 /**
- * Apply one engine event to the record of the order it concerns. Events with a `seq` the record has
- * already seen change nothing, which makes redelivery harmless.
+ * Apply one engine event to the record of an order it concerns.
+ *
+ * Events of one order can reach its owner in a different order than the book produced them (the reply to
+ * one request and the outbox delivery of a later command race), so the result does not depend on arrival
+ * order: fills add up, a terminal status (canceled, expired, replaced) stays once reached, and `filled`
+ * follows from the quantities. Dedupe of redelivered events is the caller's job (by event id).
  */
 export function applyEngineEvent(order: OrderRecord, event: EngineEvent): ApplyResult {
-  if (event.seq <= order.lastSeq) return { order, update: null };
   const at = event.ts;
-  const next: OrderRecord = { ...order, lastSeq: event.seq, updatedAt: Math.max(order.updatedAt, at) };
+  const next: OrderRecord = {
+    ...order,
+    lastSeq: Math.max(order.lastSeq, event.seq),
+    updatedAt: Math.max(order.updatedAt, at),
+  };
   switch (event.type) {
     case "accepted":
-      if (next.status === "pending_new") next.status = "new";
+      if (order.status !== "pending_new") return { order: next, update: null };
+      next.status = "new";
       return { order: next, update: { event: "new", orderId: order.id, at } };
     case "rejected":
       if (event.command === "replace" && event.newOrderId === order.id) {
@@ -197,13 +207,17 @@ export function applyEngineEvent(order: OrderRecord, event: EngineEvent): ApplyR
       if (mine === null) return { order, update: null };
       next.filledQtyLots = order.filledQtyLots + event.qty;
       next.filledValue = order.filledValue + event.price * event.qty;
-      const status = mine === "taker" ? event.takerStatus : event.makerStatus;
-      next.status = status;
-      if (status === "filled") next.filledAt = at;
+      const complete = next.filledQtyLots >= order.qtyLots;
+      if (complete) {
+        next.status = "filled";
+        next.filledAt = at;
+      } else if (!TERMINAL.has(order.status)) {
+        next.status = "partially_filled";
+      }
       return {
         order: next,
         update: {
-          event: status === "filled" ? "fill" : "partial_fill",
+          event: complete ? "fill" : "partial_fill",
           orderId: order.id,
           at,
           priceTicks: event.price,
@@ -214,12 +228,12 @@ export function applyEngineEvent(order: OrderRecord, event: EngineEvent): ApplyR
       };
     }
     case "canceled":
-      next.status = "canceled";
+      if (order.status !== "filled") next.status = "canceled";
       next.reason = event.reason;
       next.canceledAt = at;
       return { order: next, update: { event: "canceled", orderId: order.id, at } };
     case "expired":
-      next.status = "expired";
+      if (order.status !== "filled") next.status = "expired";
       next.expiredAt = at;
       return { order: next, update: { event: "expired", orderId: order.id, at } };
     case "replaced":
@@ -228,7 +242,7 @@ export function applyEngineEvent(order: OrderRecord, event: EngineEvent): ApplyR
         if (next.status === "pending_new") next.status = "new";
         return { order: next, update: null };
       }
-      next.status = "replaced";
+      if (order.status !== "filled") next.status = "replaced";
       next.replacedAt = at;
       next.replacedBy = event.newOrderId;
       return { order: next, update: { event: "replaced", orderId: order.id, at } };
