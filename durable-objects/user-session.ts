@@ -1,9 +1,1096 @@
 import { DurableObject } from "cloudflare:workers";
+import { grantPosition } from "../shared/account/grant.ts";
+import {
+  type Account,
+  type AccountView,
+  accountView,
+  applyFill,
+  applyOrderClosed,
+  createAccount,
+  fromSnapshot,
+  type PositionView,
+  type PriceMarks,
+  qtyAvailableLots,
+  releaseReservation,
+  reserveForOrder,
+  reset as resetAccountState,
+  toSnapshot,
+} from "../shared/account/index.ts";
+import { type AccountBookEvent, bookEventId, isAccountEvent } from "../shared/book-events.ts";
+import { formatMicros, parseMicros } from "../shared/decimal.ts";
+import { lotsToQty, ticksToPrice } from "../shared/engine/rules.ts";
+import type { EngineEvent } from "../shared/engine/types.ts";
+import { accountEventIds } from "../shared/history/events.ts";
+import { balancesOf } from "../shared/history/ledger.ts";
+import {
+  type AlpacaOrder,
+  type AlpacaTradeUpdate,
+  toAlpacaOrder,
+  toTradeUpdate,
+} from "../shared/orders/alpaca.ts";
+import {
+  applyEngineEvent,
+  isOpen,
+  newOrderRecord,
+  type OrderRecord,
+  type OrderUpdate,
+  orderIdsForAccount,
+} from "../shared/orders/lifecycle.ts";
+import { findSymbol, type SymbolSpec, symbolRules } from "../shared/symbols.ts";
 import type { Env } from "../workers/env.ts";
+import { migrate, type Sql, sqlOf } from "./sql.ts";
+import {
+  bookPlaceCommand,
+  type ParsedOrder,
+  type PlaceOrderRequest,
+  parsePlaceRequest,
+  type ReplaceOrderRequest,
+} from "./user-session/orders.ts";
+import {
+  ACCOUNT_OUTBOX_COMPONENT,
+  ACCOUNT_OUTBOX_MIGRATIONS,
+  AccountOutbox,
+  AlarmClock,
+  queueTransport,
+} from "./user-session/outbox.ts";
+import { type ApiFailure, fail, type Outcome, ok } from "./user-session/outcome.ts";
+import { ACCOUNT_MIGRATIONS, BOOK_EVENTS_MIGRATIONS } from "./user-session/schema.ts";
+import { TradeStream } from "./user-session/stream.ts";
 
-/** One live account per user: cash, reservations, positions and the user's order stream. */
+export type { PlaceOrderRequest, ReplaceOrderRequest } from "./user-session/orders.ts";
+export type { ApiFailure, Outcome } from "./user-session/outcome.ts";
+
+/** `GET /v2/orders` filters, already validated by the edge. */
+export interface OrderQuery {
+  status: "open" | "closed" | "all";
+  limit: number;
+  after?: number;
+  until?: number;
+  direction: "asc" | "desc";
+  symbols?: string[];
+}
+
+export interface ActivityQuery {
+  after?: number;
+  until?: number;
+  direction: "asc" | "desc";
+  pageSize: number;
+  pageToken?: string;
+}
+
+/** One FILL activity as Alpaca's `GET /v2/account/activities` returns it. */
+export interface FillActivity {
+  id: string;
+  activity_type: "FILL";
+  transaction_time: string;
+  type: "fill" | "partial_fill";
+  price: string;
+  qty: string;
+  side: string;
+  symbol: string;
+  leaves_qty: string;
+  order_id: string;
+  cum_qty: string;
+  order_status: string;
+}
+
+export interface PortfolioHistory {
+  timestamp: number[];
+  equity: string[];
+  profit_loss: string[];
+  profit_loss_pct: string[];
+  base_value: string;
+  timeframe: string;
+}
+
+/** Header through which the edge names the authenticated owner of a forwarded stream socket. */
+export const STREAM_USER_HEADER = "x-prepx-user-id";
+
+/** How long an order may stay `pending_new` (its book did not answer) before the alarm settles it. */
+const PENDING_SETTLE_MS = 30_000;
+/** Equity points closer together than this overwrite each other. */
+const EQUITY_POINT_SPACING_MS = 60_000;
+/** Units of a symbol that is no longer in the catalog (as `render` assumes). */
+const DEFAULT_UNITS = { tickSize: "0.01", lotSize: "1" } as const;
+
+interface Quote {
+  bid: number | null;
+  ask: number | null;
+  last: number | null;
+  reference: number | null;
+}
+
+/**
+ * One live account per user (`idFromName(userId)`): cash, reservations, positions, the user's orders and
+ * fills, and the `trade_updates` stream.
+ *
+ * Every state change is one SQLite transaction: the account snapshot, the touched order rows, fill rows
+ * and the event-id inbox commit together, so a crash never leaves half an update, and an event delivered
+ * twice (the book's reply and its outbox) is applied once.
+ */
 export class UserSession extends DurableObject<Env> {
+  private readonly sql: Sql;
+  private readonly stream: TradeStream;
+  /** Account events for Postgres (issue 8), written in the transaction of each change. */
+  private readonly outbox: AccountOutbox;
+  private readonly alarmClock: AlarmClock;
+  private userId: string | null = null;
+  private account: Account | null = null;
+  /** Last trade / mid price per symbol seen by this object (ticks), for equity and PnL. */
+  private readonly marks = new Map<string, number>();
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = sqlOf(ctx.storage);
+    this.stream = new TradeStream(ctx);
+    this.alarmClock = new AlarmClock(ctx.storage);
+    this.outbox = new AccountOutbox(this.sql, this.alarmClock, queueTransport(env));
+    void ctx.blockConcurrencyWhile(async () => {
+      try {
+        migrate(this.sql, "book_events", BOOK_EVENTS_MIGRATIONS);
+        migrate(this.sql, "account", ACCOUNT_MIGRATIONS);
+        const outboxSchema = migrate(this.sql, ACCOUNT_OUTBOX_COMPONENT, ACCOUNT_OUTBOX_MIGRATIONS);
+        this.alarmClock.loaded(await ctx.storage.getAlarm());
+        const row = this.sql.one<{
+          user_id: string;
+          snapshot: string;
+        }>`SELECT user_id, snapshot FROM account`;
+        if (row) {
+          const restored = fromSnapshot(JSON.parse(row.snapshot));
+          if (!restored.ok) throw new Error(`account snapshot is unreadable: ${restored.message}`);
+          this.userId = row.user_id;
+          this.account = restored.account;
+          // An account older than its outbox: publish its balances and orders once, so the ledger starts right.
+          if (outboxSchema.from === 0) this.publishCarriedOver(restored.account);
+        }
+        await this.outbox.rearm(Date.now());
+      } catch (err) {
+        // Rethrown outside blockConcurrencyWhile's promise so the object resets instead of staying broken.
+        queueMicrotask(() => {
+          throw err;
+        });
+        throw err;
+      }
+    });
+  }
+
   async ping(): Promise<"pong"> {
     return "pong";
   }
+
+  // -----------------------------------------------------------------------------------------------
+  // Account
+  // -----------------------------------------------------------------------------------------------
+
+  async getAccount(userId: string): Promise<Outcome<AccountView>> {
+    const account = this.open(userId);
+    const view = accountView(account, this.priceMarks(account));
+    if (!view.ok) return fail(503, view.code, view.message);
+    return ok({ ...view.account, id: userId, account_number: accountNumber(userId) } as AccountView);
+  }
+
+  async getPositions(userId: string): Promise<Outcome<PositionView[]>> {
+    const account = this.open(userId);
+    await this.refreshMarks(account);
+    const view = accountView(account, this.priceMarks(account));
+    if (!view.ok) return fail(503, view.code, view.message);
+    return ok(view.positions.map((p) => withAssetFields(p)));
+  }
+
+  async getPosition(userId: string, symbol: string): Promise<Outcome<PositionView>> {
+    const positions = await this.getPositions(userId);
+    if (!positions.ok) return positions;
+    const found = positions.value.find((p) => p.symbol === symbol);
+    return found ? ok(found) : fail(404, "position_not_found", `no open position in ${symbol}`);
+  }
+
+  /**
+   * Back to the starting state (practice accounts need it): open orders are canceled at their books,
+   * positions and history of the epoch are dropped, cash returns to the starting amount.
+   */
+  async resetAccount(userId: string): Promise<Outcome<AccountView>> {
+    const account = this.open(userId);
+    await this.cancelAllOrders(userId);
+    const before = this.account ?? account;
+    const fresh = resetAccountState(before);
+    if (!fresh.ok) return fail(503, fresh.code, fresh.message);
+    const now = Date.now();
+    this.sql.transaction(() => {
+      this.saveAccount(fresh.account, now);
+      this.sql.run`DELETE FROM equity_points`;
+      this.outbox.enqueue(
+        { userId, epoch: fresh.account.epoch, ts: now },
+        { type: "account.reset", before: balancesOf(before), after: balancesOf(fresh.account) },
+        (seq) => accountEventIds.reset(userId, seq),
+      );
+    });
+    this.account = fresh.account;
+    return this.getAccount(userId);
+  }
+
+  /**
+   * Admin: give the account shares at a price (capital in kind), e.g. a market maker's inventory. The
+   * grant raises the starting capital by the same value, so it is neither profit nor loss.
+   */
+  async grantShares(
+    userId: string,
+    symbol: string,
+    qty: string,
+    price: string,
+  ): Promise<Outcome<PositionView[]>> {
+    const account = this.open(userId);
+    const spec = findSymbol(symbol);
+    if (!spec) return fail(422, "unknown_symbol", `symbol ${symbol} is not traded here`);
+    const parsed = parsePlaceRequest(spec, {
+      symbol,
+      side: "buy",
+      type: "limit",
+      time_in_force: "gtc",
+      qty,
+      limit_price: price,
+    });
+    if ("status" in parsed) return parsed;
+    const granted = grantPosition(account, spec, parsed.qtyLots ?? 0, parsed.limitTicks ?? 0);
+    if (!granted.ok) return fail(422, granted.code, granted.message);
+    const now = Date.now();
+    const position = granted.account.positions.get(spec.symbol);
+    this.sql.transaction(() => {
+      this.saveAccount(granted.account, now);
+      this.recordEquity(granted.account, now);
+      this.outbox.enqueue(
+        { userId, epoch: granted.account.epoch, ts: now },
+        {
+          type: "account.grant",
+          grant: {
+            symbol: spec.symbol,
+            qtyLots: parsed.qtyLots ?? 0,
+            priceTicks: parsed.limitTicks ?? 0,
+            valueMicros: granted.account.startingCashMicros - account.startingCashMicros,
+            tickSize: spec.tickSize,
+            lotSize: spec.lotSize,
+            positionQtyLots: position?.qtyLots ?? 0,
+            positionCostBasisMicros: position?.costBasisMicros ?? 0,
+          },
+          equityMicros: this.equityNow(granted.account),
+        },
+        (seq) => accountEventIds.grant(userId, seq),
+      );
+    });
+    this.account = granted.account;
+    return this.getPositions(userId);
+  }
+
+  // -----------------------------------------------------------------------------------------------
+  // Orders
+  // -----------------------------------------------------------------------------------------------
+
+  /**
+   * Place an order: check it, reserve cash or shares, record it, submit it to its book and apply what the
+   * book answered. A `client_order_id` seen before returns that order and places nothing.
+   */
+  async placeOrder(userId: string, req: PlaceOrderRequest): Promise<Outcome<AlpacaOrder>> {
+    const account = this.open(userId);
+    const clientOrderId = req.client_order_id ?? crypto.randomUUID();
+    const existing = this.orderByClientId(clientOrderId);
+    if (existing) return ok(this.render(existing));
+    const spec = findSymbol(req.symbol);
+    if (!spec) return fail(422, "unknown_symbol", `symbol ${req.symbol} is not traded here`);
+    const parsed = parsePlaceRequest(spec, req);
+    if ("status" in parsed) return parsed;
+    const quote = await this.quoteOf(spec.symbol);
+    // The await above let other requests in: a retry with this client order id may have won the race.
+    const raced = this.orderByClientId(clientOrderId);
+    if (raced) return ok(this.render(raced));
+    return this.reserveAndSubmit(this.account ?? account, spec, parsed, clientOrderId, quote, null);
+  }
+
+  async getOrders(userId: string, query: OrderQuery): Promise<Outcome<AlpacaOrder[]>> {
+    this.open(userId);
+    const after = query.after ?? 0;
+    const until = query.until ?? Number.MAX_SAFE_INTEGER;
+    const rows =
+      query.direction === "asc"
+        ? this.sql<{
+            body: string;
+          }>`SELECT body FROM orders WHERE created_at > ${after} AND created_at < ${until}
+            AND (${query.status} = 'all' OR open = ${query.status === "open" ? 1 : 0})
+            ORDER BY created_at ASC, id ASC`
+        : this.sql<{
+            body: string;
+          }>`SELECT body FROM orders WHERE created_at > ${after} AND created_at < ${until}
+            AND (${query.status} = 'all' OR open = ${query.status === "open" ? 1 : 0})
+            ORDER BY created_at DESC, id DESC`;
+    const symbols = query.symbols ? new Set(query.symbols) : null;
+    const out: AlpacaOrder[] = [];
+    for (const row of rows) {
+      const order = JSON.parse(row.body) as OrderRecord;
+      if (symbols && !symbols.has(order.symbol)) continue;
+      out.push(this.render(order));
+      if (out.length >= query.limit) break;
+    }
+    return ok(out);
+  }
+
+  async getOrder(userId: string, orderId: string): Promise<Outcome<AlpacaOrder>> {
+    this.open(userId);
+    const order = this.orderById(orderId);
+    return order ? ok(this.render(order)) : orderNotFound(orderId);
+  }
+
+  async getOrderByClientOrderId(userId: string, clientOrderId: string): Promise<Outcome<AlpacaOrder>> {
+    this.open(userId);
+    const order = this.orderByClientId(clientOrderId);
+    return order
+      ? ok(this.render(order))
+      : fail(404, "order_not_found", `no order with client_order_id ${clientOrderId}`);
+  }
+
+  /** Cancel one open order. Resolves when the book has answered; 422 when the order is no longer open. */
+  async cancelOrder(userId: string, orderId: string): Promise<Outcome<AlpacaOrder>> {
+    this.open(userId);
+    const order = this.orderById(orderId);
+    if (!order) return orderNotFound(orderId);
+    if (!isOpen(order)) {
+      return fail(
+        422,
+        "order_not_cancelable",
+        `order ${orderId} is ${order.status} and can no longer be canceled`,
+      );
+    }
+    const events = await this.book(order.symbol).submit({ kind: "cancel", orderId, account: userId });
+    this.ingest(order.symbol, events);
+    const after = this.orderById(orderId) ?? order;
+    const rejected = events.find((e) => e.type === "rejected");
+    if (rejected && isOpen(after)) {
+      return fail(
+        422,
+        "order_not_cancelable",
+        `the book refused to cancel order ${orderId} (${rejected.reason})`,
+      );
+    }
+    return ok(this.render(after));
+  }
+
+  /** Cancel every open order; returns Alpaca's per-order results. */
+  async cancelAllOrders(
+    userId: string,
+  ): Promise<Outcome<{ id: string; status: number; body: AlpacaOrder | null }[]>> {
+    this.open(userId);
+    const open = this.sql<{ body: string }>`SELECT body FROM orders WHERE open = 1 ORDER BY created_at`.map(
+      (r) => JSON.parse(r.body) as OrderRecord,
+    );
+    const bySymbol = new Map<string, OrderRecord[]>();
+    for (const o of open) bySymbol.set(o.symbol, [...(bySymbol.get(o.symbol) ?? []), o]);
+    const results: { id: string; status: number; body: AlpacaOrder | null }[] = [];
+    await Promise.all(
+      [...bySymbol].map(async ([symbol, orders]) => {
+        const perCommand = await this.book(symbol).submitMany(
+          orders.map((o) => ({ kind: "cancel" as const, orderId: o.id, account: userId })),
+        );
+        this.ingest(symbol, perCommand.flat());
+        for (const o of orders) {
+          const after = this.orderById(o.id) ?? o;
+          results.push({ id: o.id, status: isOpen(after) ? 500 : 200, body: this.render(after) });
+        }
+      }),
+    );
+    return ok(results);
+  }
+
+  /**
+   * Replace (amend) an open order, Alpaca style: a new order with a new id takes over and the old one ends
+   * `replaced`. The new order is reserved for before the book sees it.
+   */
+  async replaceOrder(
+    userId: string,
+    orderId: string,
+    req: ReplaceOrderRequest,
+  ): Promise<Outcome<AlpacaOrder>> {
+    const account = this.open(userId);
+    const old = this.orderById(orderId);
+    if (!old) return orderNotFound(orderId);
+    if (!isOpen(old) || old.status === "pending_new") {
+      return fail(
+        422,
+        "order_not_replaceable",
+        `order ${orderId} is ${old.status} and can no longer be replaced`,
+      );
+    }
+    if (req.client_order_id !== undefined && this.orderByClientId(req.client_order_id)) {
+      return fail(
+        422,
+        "duplicate_client_order_id",
+        `client_order_id ${req.client_order_id} is already in use`,
+      );
+    }
+    const spec = findSymbol(old.symbol);
+    if (!spec) return fail(422, "unknown_symbol", `symbol ${old.symbol} is not traded here`);
+    const remaining = old.qtyLots - old.filledQtyLots;
+    const parsed = parsePlaceRequest(spec, {
+      symbol: old.symbol,
+      side: old.side,
+      type: old.type,
+      time_in_force: old.tif,
+      qty: req.qty ?? lotsToQty(spec, remaining),
+      limit_price:
+        req.limit_price ?? (old.limitTicks === null ? undefined : ticksToPrice(spec, old.limitTicks)),
+      stop_price: req.stop_price ?? (old.stopTicks === null ? undefined : ticksToPrice(spec, old.stopTicks)),
+    });
+    if ("status" in parsed) return parsed;
+    const quote = await this.quoteOf(spec.symbol);
+    return this.reserveAndSubmit(
+      this.account ?? account,
+      spec,
+      parsed,
+      req.client_order_id ?? crypto.randomUUID(),
+      quote,
+      old,
+    );
+  }
+
+  /** Sell `qty` (default: everything open orders do not hold) of a position at market. */
+  async closePosition(userId: string, symbol: string, qty: string | null): Promise<Outcome<AlpacaOrder>> {
+    const account = this.open(userId);
+    const spec = findSymbol(symbol);
+    const position = account.positions.get(symbol);
+    if (!spec || !position) return fail(404, "position_not_found", `no open position in ${symbol}`);
+    const available = qtyAvailableLots(account, symbol);
+    if (available <= 0) {
+      return fail(
+        403,
+        "insufficient_position",
+        `all of ${symbol} is held for open orders; cancel them first`,
+      );
+    }
+    return this.placeOrder(userId, {
+      symbol,
+      side: "sell",
+      type: "market",
+      time_in_force: "day",
+      qty: qty ?? lotsToQty(spec, available),
+    });
+  }
+
+  /** Close every position at market; one result per symbol. */
+  async closeAllPositions(
+    userId: string,
+  ): Promise<Outcome<{ symbol: string; status: number; body: object }[]>> {
+    const account = this.open(userId);
+    const results: { symbol: string; status: number; body: object }[] = [];
+    for (const symbol of [...account.positions.keys()].sort()) {
+      const r = await this.closePosition(userId, symbol, null);
+      results.push(
+        r.ok
+          ? { symbol, status: 200, body: r.value }
+          : { symbol, status: r.status, body: { code: r.code, message: r.message } },
+      );
+    }
+    return ok(results);
+  }
+
+  // -----------------------------------------------------------------------------------------------
+  // Activities and history
+  // -----------------------------------------------------------------------------------------------
+
+  async getFillActivities(userId: string, query: ActivityQuery): Promise<Outcome<FillActivity[]>> {
+    this.open(userId);
+    const after = query.after ?? 0;
+    const until = query.until ?? Number.MAX_SAFE_INTEGER;
+    const token = query.pageToken ?? (query.direction === "asc" ? "" : "\uffff");
+    type FillRow = {
+      event_id: string;
+      order_id: string;
+      symbol: string;
+      side: string;
+      price_ticks: number;
+      qty_lots: number;
+      at: number;
+    };
+    const rows =
+      query.direction === "asc"
+        ? this.sql<FillRow>`SELECT * FROM fills WHERE at > ${after} AND at < ${until} AND event_id > ${token}
+            ORDER BY at ASC, event_id ASC LIMIT ${query.pageSize}`
+        : this.sql<FillRow>`SELECT * FROM fills WHERE at > ${after} AND at < ${until} AND event_id < ${token}
+            ORDER BY at DESC, event_id DESC LIMIT ${query.pageSize}`;
+    return ok(
+      rows.map((r) => {
+        const spec = findSymbol(r.symbol);
+        const order = this.orderById(r.order_id);
+        const units = spec ?? { tickSize: "0.01", lotSize: "1" };
+        const leaves = order ? Math.max(0, order.qtyLots - order.filledQtyLots) : 0;
+        return {
+          id: r.event_id,
+          activity_type: "FILL" as const,
+          transaction_time: new Date(r.at).toISOString(),
+          type: order && order.filledQtyLots >= order.qtyLots ? ("fill" as const) : ("partial_fill" as const),
+          price: ticksToPrice(units, r.price_ticks),
+          qty: lotsToQty(units, r.qty_lots, true),
+          side: r.side,
+          symbol: r.symbol,
+          leaves_qty: lotsToQty(units, isOpenRecord(order) ? leaves : 0, true),
+          order_id: r.order_id,
+          cum_qty: lotsToQty(units, order?.filledQtyLots ?? r.qty_lots, true),
+          order_status: order?.status ?? "filled",
+        };
+      }),
+    );
+  }
+
+  async getPortfolioHistory(userId: string): Promise<Outcome<PortfolioHistory>> {
+    const account = this.open(userId);
+    const points = this.sql<{ ts: number; equity_micros: number }>`SELECT ts, equity_micros FROM equity_points
+      ORDER BY ts`;
+    const base = account.startingCashMicros;
+    const all = [...points];
+    const equityNow = this.equityNow(account);
+    if (equityNow !== null) all.push({ ts: Date.now(), equity_micros: equityNow });
+    return ok({
+      timestamp: all.map((p) => Math.floor(p.ts / 1000)),
+      equity: all.map((p) => formatMicros(p.equity_micros, { trimZeros: true })),
+      profit_loss: all.map((p) => formatMicros(p.equity_micros - base, { trimZeros: true })),
+      profit_loss_pct: all.map((p) => ratio(p.equity_micros - base, base)),
+      base_value: formatMicros(base, { trimZeros: true }),
+      timeframe: "1Min",
+    });
+  }
+
+  // -----------------------------------------------------------------------------------------------
+  // Book events (the OrderBook outbox delivers here, at least once)
+  // -----------------------------------------------------------------------------------------------
+
+  /**
+   * Inbox of OrderBook events about this account's orders (fills on either side, cancels, expiries,
+   * replaces), delivered at least once by each book's outbox. Each event is applied once, keyed by its
+   * stable `eventId`; returns how many were new.
+   */
+  async applyBookEvents(symbol: string, events: AccountBookEvent[]): Promise<number> {
+    return this.ingest(symbol, events);
+  }
+
+  /** Every book event recorded by {@link applyBookEvents}, in arrival order (tests and support). */
+  async bookEvents(): Promise<AccountBookEvent[]> {
+    return this.sql<{ body: string }>`SELECT body FROM book_events ORDER BY rowid`.map(
+      (r) => JSON.parse(r.body) as AccountBookEvent,
+    );
+  }
+
+  // -----------------------------------------------------------------------------------------------
+  // System of record (issue 8): the account event stream that Postgres follows
+  // -----------------------------------------------------------------------------------------------
+
+  /**
+   * Sequence number of the account's latest event. Postgres holds the complete history of this account
+   * once its `account_streams.applied_through` reaches it (the edge's history reads check this).
+   */
+  async historyCursor(userId: string): Promise<{ seq: number }> {
+    this.open(userId);
+    return { seq: this.outbox.lastSeq() };
+  }
+
+  /**
+   * The ledger terms of the account at event `seq`, for reconciliation against the Postgres ledger;
+   * `balances: null` for a user who never had an account here (none is created).
+   */
+  async ledgerBalances(userId: string): Promise<{
+    seq: number;
+    balances: ReturnType<typeof balancesOf> | null;
+    outbox: { rows: number; failing: number };
+  }> {
+    const account = this.account === null ? null : this.open(userId);
+    return {
+      seq: this.outbox.lastSeq(),
+      balances: account === null ? null : balancesOf(account),
+      outbox: this.outbox.pending(),
+    };
+  }
+
+  /** Opening balances and order snapshots of an account that existed before its outbox did. */
+  private publishCarriedOver(account: Account): void {
+    const userId = account.config.accountId;
+    const now = Date.now();
+    const orders = this.sql<{ body: string }>`SELECT body FROM orders ORDER BY created_at, id`;
+    this.sql.transaction(() => {
+      this.outbox.enqueue(
+        { userId, epoch: account.epoch, ts: now },
+        { type: "account.opened", balances: balancesOf(account), carriedOver: true },
+        (seq) => accountEventIds.opened(userId, seq),
+      );
+      for (const row of orders) {
+        const order = JSON.parse(row.body) as OrderRecord;
+        this.outbox.enqueue(
+          { userId, epoch: account.epoch, ts: now },
+          { type: "account.order", order },
+          (seq) => accountEventIds.order(order.id, seq),
+        );
+      }
+    });
+  }
+
+  // -----------------------------------------------------------------------------------------------
+  // trade_updates stream (hibernating WebSockets; the edge authenticates before forwarding)
+  // -----------------------------------------------------------------------------------------------
+
+  /**
+   * A `trade_updates` socket. Only the edge calls this, after it has authenticated the user (headers, or the
+   * stream's `authenticate` message), so every socket here belongs to this account.
+   */
+  override async fetch(request: Request): Promise<Response> {
+    const userId = request.headers.get(STREAM_USER_HEADER);
+    if (!userId || request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+      return Response.json({ code: "bad_request", message: "expected a WebSocket upgrade" }, { status: 400 });
+    }
+    this.open(userId);
+    return this.stream.accept();
+  }
+
+  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    this.stream.onMessage(ws, message);
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    this.stream.onClose(ws, code, reason);
+  }
+
+  override async webSocketError(ws: WebSocket): Promise<void> {
+    this.stream.onClose(ws, 1011, "socket error");
+  }
+
+  /**
+   * Publishes the account outbox (issue 8), then settles orders whose book never answered (a failed
+   * submit): cancel-on-doubt at the book. Re-arms itself for whichever is due first.
+   */
+  override async alarm(): Promise<void> {
+    this.alarmClock.fired();
+    await this.outbox.drain(() => Date.now());
+    const cutoff = Date.now() - PENDING_SETTLE_MS;
+    const stuck = this.sql<{ body: string }>`SELECT body FROM orders WHERE status = 'pending_new' AND
+      created_at < ${cutoff}`.map((r) => JSON.parse(r.body) as OrderRecord);
+    for (const order of stuck) {
+      const events = await this.book(order.symbol).submit({
+        kind: "cancel",
+        orderId: order.id,
+        account: order.account,
+      });
+      this.ingest(order.symbol, events);
+      const after = this.orderById(order.id);
+      if (after?.status === "pending_new") {
+        // The book never saw it: nothing can fill, so the reservation goes back.
+        this.closeNeverPlaced(after, "not_submitted");
+      }
+    }
+    const pending = this.sql.one<{
+      n: number;
+    }>`SELECT count(*) AS n FROM orders WHERE status = 'pending_new'`;
+    if ((pending?.n ?? 0) > 0) await this.alarmClock.arm(Date.now() + PENDING_SETTLE_MS);
+    await this.outbox.rearm(Date.now());
+  }
+
+  // -----------------------------------------------------------------------------------------------
+  // Internals
+  // -----------------------------------------------------------------------------------------------
+
+  /** The account of `userId`, created with its starting cash on first use. */
+  private open(userId: string): Account {
+    if (this.userId !== null && this.userId !== userId) {
+      throw new Error("this UserSession belongs to another user");
+    }
+    if (this.account) return this.account;
+    if (!this.env.USER_SESSION.idFromName(userId).equals(this.ctx.id)) {
+      throw new Error("user id does not match this UserSession");
+    }
+    const cash = parseMicros(this.env.STARTING_CASH ?? "100000");
+    const created = createAccount({
+      accountId: userId,
+      ...(cash.ok ? { startingCashMicros: cash.value } : {}),
+    });
+    if (!created.ok) throw new Error(`cannot create account: ${created.message}`);
+    this.userId = userId;
+    const now = Date.now();
+    this.sql.transaction(() => {
+      this.saveAccount(created.account, now);
+      this.outbox.enqueue(
+        { userId, epoch: created.account.epoch, ts: now },
+        { type: "account.opened", balances: balancesOf(created.account), carriedOver: false },
+        (seq) => accountEventIds.opened(userId, seq),
+      );
+    });
+    this.account = created.account;
+    return created.account;
+  }
+
+  private book(symbol: string) {
+    return this.env.ORDER_BOOK.get(this.env.ORDER_BOOK.idFromName(symbol));
+  }
+
+  private async quoteOf(symbol: string): Promise<Quote> {
+    const status = await this.book(symbol).status();
+    const q: Quote = {
+      bid: status.bestBid?.[0] ?? null,
+      ask: status.bestAsk?.[0] ?? null,
+      last: status.lastTradePrice,
+      reference: status.referencePrice,
+    };
+    const mark = q.last ?? (q.bid !== null && q.ask !== null ? Math.round((q.bid + q.ask) / 2) : q.reference);
+    if (mark !== null) this.marks.set(symbol, mark);
+    return q;
+  }
+
+  private async refreshMarks(account: Account): Promise<void> {
+    await Promise.all([...account.positions.keys()].map((s) => this.quoteOf(s).catch(() => null)));
+  }
+
+  private priceMarks(account: Account): PriceMarks {
+    const out: Record<string, number> = {};
+    for (const symbol of account.positions.keys()) {
+      const mark = this.marks.get(symbol);
+      if (mark !== undefined) out[symbol] = mark;
+    }
+    return out;
+  }
+
+  private equityNow(account: Account): number | null {
+    const view = accountView(account, this.priceMarks(account));
+    if (!view.ok) return null;
+    const parsed = parseMicros(view.account.equity, { allowNegative: true });
+    return parsed.ok ? parsed.value : null;
+  }
+
+  private async reserveAndSubmit(
+    account: Account,
+    spec: SymbolSpec,
+    parsed: ParsedOrder,
+    clientOrderId: string,
+    quote: Quote,
+    replacing: OrderRecord | null,
+  ): Promise<Outcome<AlpacaOrder>> {
+    const userId = account.config.accountId;
+    const orderId = crypto.randomUUID();
+    const reference =
+      parsed.side === "buy"
+        ? (quote.ask ?? quote.last ?? quote.reference)
+        : (quote.bid ?? quote.last ?? quote.reference);
+    const reserved = reserveForOrder(
+      account,
+      {
+        orderId,
+        clientOrderId,
+        symbol: spec.symbol,
+        side: parsed.side,
+        type: parsed.type,
+        ...(parsed.qtyLots !== undefined ? { qtyLots: parsed.qtyLots } : {}),
+        ...(parsed.notionalMicros !== undefined ? { notionalMicros: parsed.notionalMicros } : {}),
+        ...(parsed.limitTicks !== undefined ? { limitPriceTicks: parsed.limitTicks } : {}),
+        ...(parsed.stopTicks !== undefined ? { stopPriceTicks: parsed.stopTicks } : {}),
+      },
+      { rules: symbolRules(spec), referencePriceTicks: reference },
+    );
+    if (!reserved.ok) {
+      if (reserved.code === "duplicate_client_order_id" && reserved.existingOrderId) {
+        const existing = this.orderById(reserved.existingOrderId);
+        if (existing) return ok(this.render(existing));
+      }
+      return fail(reserveStatus(reserved.code), reserved.code, reserved.message);
+    }
+    const now = Date.now();
+    const record = newOrderRecord({
+      id: orderId,
+      clientOrderId,
+      account: userId,
+      symbol: spec.symbol,
+      side: parsed.side,
+      type: parsed.type,
+      tif: parsed.tif,
+      qtyLots: reserved.qtyLots,
+      notionalMicros: parsed.notionalMicros ?? null,
+      limitTicks: parsed.limitTicks ?? null,
+      stopTicks: parsed.stopTicks ?? null,
+      replaces: replacing?.id ?? null,
+      now,
+    });
+    const command = bookPlaceCommand(
+      parsed,
+      { orderId, account: userId },
+      reserved.qtyLots,
+      reserved.protectivePriceTicks,
+      now,
+    );
+    if (command.expiresAt !== undefined) record.expiresAt = command.expiresAt;
+    // Durable before the book sees it: a crash after this point is settled by the alarm (cancel-on-doubt).
+    this.sql.transaction(() => {
+      this.saveAccount(reserved.account, now);
+      this.saveOrder(record);
+    });
+    this.account = reserved.account;
+    await this.alarmClock.arm(now + PENDING_SETTLE_MS);
+
+    let events: EngineEvent[];
+    try {
+      events = replacing
+        ? await this.book(spec.symbol).submit({
+            kind: "replace",
+            orderId: replacing.id,
+            newOrderId: orderId,
+            account: userId,
+            qty: reserved.qtyLots,
+            ...(parsed.limitTicks !== undefined ? { limitPrice: parsed.limitTicks } : {}),
+            ...(parsed.stopTicks !== undefined ? { stopPrice: parsed.stopTicks } : {}),
+          })
+        : await this.book(spec.symbol).submit(command);
+    } catch (err) {
+      // Unknown outcome: the alarm settles it. The client sees the order as pending_new.
+      console.error(
+        JSON.stringify({ level: "error", msg: "book submit failed", orderId, error: String(err) }),
+      );
+      return fail(
+        503,
+        "book_unavailable",
+        `the ${spec.symbol} book did not answer; order ${orderId} is pending`,
+      );
+    }
+    this.ingest(spec.symbol, events);
+    const after = this.orderById(orderId) ?? record;
+    // A synchronous reject (price band, halt, post-only, FOK) is the answer to this request: say why. The
+    // rejected order stays on record, so a retry with the same client order id finds it.
+    const rejected = events.find((e) => e.type === "rejected");
+    if (rejected?.type === "rejected") {
+      const what = replacing ? "replace" : "order";
+      return fail(422, rejected.reason, `the ${spec.symbol} book rejected the ${what}: ${rejected.reason}`);
+    }
+    return ok(this.render(after));
+  }
+
+  /**
+   * Apply book events about this account, each once (by event id), in one transaction with every account,
+   * order and fill change they cause; then push the resulting trade updates to the stream.
+   */
+  private ingest(symbol: string, events: readonly (EngineEvent | AccountBookEvent)[]): number {
+    const userId = this.userId;
+    if (userId === null || this.account === null) return 0;
+    const receivedAt = Date.now();
+    const updates: { update: OrderUpdate; order: OrderRecord; positionLots: number }[] = [];
+    let account = this.account;
+    const fresh = this.sql.transaction(() => {
+      let count = 0;
+      for (const event of events) {
+        if (!isAccountEvent(event)) continue;
+        const ids = orderIdsForAccount(event, userId);
+        if (ids.length === 0) continue;
+        const eventId = bookEventId(symbol, event.seq);
+        const inserted = this.sql`INSERT INTO book_events (event_id, symbol, seq, type, body, received_at)
+          VALUES (${eventId}, ${symbol}, ${event.seq}, ${event.type}, ${JSON.stringify({ ...event, eventId, symbol })}, ${receivedAt})
+          ON CONFLICT (event_id) DO NOTHING RETURNING event_id`;
+        if (inserted.length === 0) continue;
+        count++;
+        if (event.type === "fill") this.marks.set(symbol, event.price);
+        for (const orderId of ids) {
+          const order = this.orderById(orderId);
+          if (!order) continue;
+          const applied = applyEngineEvent(order, event);
+          account = this.applyToAccount(account, applied.order, event, eventId);
+          this.saveOrder(applied.order);
+          if (applied.update) {
+            updates.push({
+              update: applied.update,
+              order: applied.order,
+              positionLots: account.positions.get(symbol)?.qtyLots ?? 0,
+            });
+          }
+        }
+      }
+      if (count > 0) {
+        this.saveAccount(account, receivedAt);
+        this.recordEquity(account, receivedAt);
+      }
+      return count;
+    });
+    this.account = account;
+    for (const u of updates) {
+      const spec = findSymbol(u.order.symbol);
+      if (spec) this.stream.broadcast(toTradeUpdate(u.update, u.order, spec, u.positionLots));
+    }
+    return fresh;
+  }
+
+  /** The account effect of one event on one of its orders. Failures are logged, never half-applied. */
+  private applyToAccount(account: Account, order: OrderRecord, event: EngineEvent, eventId: string): Account {
+    const log = (what: string, detail: unknown) =>
+      console.error(
+        JSON.stringify({ level: "error", msg: `account: ${what}`, eventId, orderId: order.id, detail }),
+      );
+    switch (event.type) {
+      case "fill": {
+        const r = applyFill(account, {
+          fillId: eventId,
+          orderId: order.id,
+          priceTicks: event.price,
+          qtyLots: event.qty,
+        });
+        if (!r.ok) {
+          log("fill not applied", r);
+          return account;
+        }
+        if (r.applied) {
+          const e = r.effect;
+          this.sql
+            .run`INSERT INTO fills (event_id, order_id, symbol, side, price_ticks, qty_lots, notional_micros,
+              fee_micros, realized_pl_micros, cash_delta_micros, position_qty_lots, liquidity, at)
+            VALUES (${eventId}, ${order.id}, ${e.symbol}, ${e.side}, ${e.priceTicks}, ${e.qtyLots}, ${e.notionalMicros},
+              ${e.feeMicros}, ${e.realizedPlMicros}, ${e.cashDeltaMicros}, ${e.positionQtyLots},
+              ${event.takerOrderId === order.id ? "taker" : "maker"}, ${event.ts})
+            ON CONFLICT (event_id) DO NOTHING`;
+          const units = account.orders.get(order.id)?.units ?? findSymbol(e.symbol) ?? DEFAULT_UNITS;
+          this.outbox.enqueue(
+            { userId: order.account, epoch: r.account.epoch, ts: Date.now() },
+            {
+              type: "account.fill",
+              fill: {
+                bookEventId: eventId,
+                orderId: order.id,
+                symbol: e.symbol,
+                side: e.side,
+                priceTicks: e.priceTicks,
+                qtyLots: e.qtyLots,
+                tickSize: units.tickSize,
+                lotSize: units.lotSize,
+                notionalMicros: e.notionalMicros,
+                feeMicros: e.feeMicros,
+                realizedPlMicros: e.realizedPlMicros,
+                cashDeltaMicros: e.cashDeltaMicros,
+                positionQtyLots: e.positionQtyLots,
+                positionCostBasisMicros: e.positionCostBasisMicros,
+                liquidity: event.takerOrderId === order.id ? "taker" : "maker",
+                at: event.ts,
+              },
+              equityMicros: this.equityNow(r.account),
+            },
+            () => accountEventIds.fill(eventId, order.id),
+          );
+        }
+        return r.account;
+      }
+      case "canceled":
+      case "expired": {
+        const r = applyOrderClosed(account, order.id, event.filledQty);
+        if (!r.ok) log("close not applied", r);
+        return r.ok ? r.account : account;
+      }
+      case "replaced": {
+        if (event.orderId !== order.id) return account;
+        const r = applyOrderClosed(account, order.id, event.filledQty);
+        if (!r.ok) log("replace close not applied", r);
+        return r.ok ? r.account : account;
+      }
+      case "rejected": {
+        const isPlaceReject = event.command === "place" && event.orderId === order.id;
+        const isReplaceReject = event.command === "replace" && event.newOrderId === order.id;
+        if (!isPlaceReject && !isReplaceReject) return account;
+        const r = releaseReservation(account, order.id);
+        if (!r.ok) log("release not applied", r);
+        return r.ok ? r.account : account;
+      }
+      default:
+        return account;
+    }
+  }
+
+  private closeNeverPlaced(order: OrderRecord, reason: string): void {
+    const now = Date.now();
+    const released = releaseReservation(this.account ?? this.open(order.account), order.id);
+    const closed: OrderRecord = { ...order, status: "rejected", reason, failedAt: now, updatedAt: now };
+    this.sql.transaction(() => {
+      if (released.ok) this.saveAccount(released.account, now);
+      this.saveOrder(closed);
+    });
+    if (released.ok) this.account = released.account;
+  }
+
+  private saveAccount(account: Account, now: number): void {
+    const snapshot = JSON.stringify(toSnapshot(account), (_k, v) =>
+      typeof v === "bigint" ? v.toString() : v,
+    );
+    this.sql
+      .run`INSERT INTO account (id, user_id, snapshot, updated_at) VALUES (1, ${account.config.accountId}, ${snapshot}, ${now})
+      ON CONFLICT (id) DO UPDATE SET snapshot = excluded.snapshot, updated_at = excluded.updated_at`;
+  }
+
+  private saveOrder(order: OrderRecord): void {
+    this.sql.run`INSERT INTO orders (id, client_order_id, symbol, status, open, created_at, updated_at, body)
+      VALUES (${order.id}, ${order.clientOrderId}, ${order.symbol}, ${order.status}, ${isOpen(order) ? 1 : 0},
+        ${order.createdAt}, ${order.updatedAt}, ${JSON.stringify(order)})
+      ON CONFLICT (id) DO UPDATE SET status = excluded.status, open = excluded.open,
+        updated_at = excluded.updated_at, body = excluded.body`;
+    this.outbox.enqueue(
+      { userId: order.account, epoch: this.account?.epoch ?? 0, ts: Date.now() },
+      { type: "account.order", order },
+      (seq) => accountEventIds.order(order.id, seq),
+    );
+  }
+
+  private recordEquity(account: Account, now: number): void {
+    const equity = this.equityNow(account);
+    if (equity === null) return;
+    const slot = now - (now % EQUITY_POINT_SPACING_MS);
+    this.sql
+      .run`INSERT INTO equity_points (ts, equity_micros, realized_pl_micros) VALUES (${slot}, ${equity}, ${account.realizedPlMicros})
+      ON CONFLICT (ts) DO UPDATE SET equity_micros = excluded.equity_micros, realized_pl_micros = excluded.realized_pl_micros`;
+  }
+
+  private orderById(orderId: string): OrderRecord | null {
+    const row = this.sql.one<{ body: string }>`SELECT body FROM orders WHERE id = ${orderId}`;
+    return row ? (JSON.parse(row.body) as OrderRecord) : null;
+  }
+
+  private orderByClientId(clientOrderId: string): OrderRecord | null {
+    const row = this.sql.one<{
+      body: string;
+    }>`SELECT body FROM orders WHERE client_order_id = ${clientOrderId}`;
+    return row ? (JSON.parse(row.body) as OrderRecord) : null;
+  }
+
+  private render(order: OrderRecord): AlpacaOrder {
+    const spec = findSymbol(order.symbol);
+    return toAlpacaOrder(order, spec ?? { tickSize: "0.01", lotSize: "1" });
+  }
 }
+
+function orderNotFound(orderId: string): ApiFailure {
+  return fail(404, "order_not_found", `order ${orderId} not found`);
+}
+
+function isOpenRecord(order: OrderRecord | null): boolean {
+  return order !== null && isOpen(order);
+}
+
+/** Alpaca answers a lack of buying power or shares with 403; malformed or unacceptable orders with 422. */
+function reserveStatus(code: string): ApiFailure["status"] {
+  switch (code) {
+    case "insufficient_buying_power":
+    case "insufficient_position":
+      return 403;
+    case "duplicate_client_order_id":
+      return 409;
+    default:
+      return 422;
+  }
+}
+
+/** numerator / denominator as a decimal string with 6 decimals, rounded half away from zero, exactly. */
+function ratio(numerator: number, denominator: number): string {
+  if (denominator === 0) return "0";
+  const n = BigInt(numerator) * 1_000_000n;
+  const d = BigInt(denominator);
+  const q = (2n * (n < 0n ? -n : n) + d) / (2n * d);
+  const units = Number(n < 0n ? -q : q);
+  return formatMicros(units, { trimZeros: true });
+}
+
+/** A short, stable account number derived from the user id (Alpaca accounts have one). */
+function accountNumber(userId: string): string {
+  return `PX${userId.replace(/-/g, "").slice(0, 10).toUpperCase()}`;
+}
+
+function withAssetFields(p: PositionView): PositionView {
+  return { ...p, asset_class: "us_equity", exchange: "PREPX" } as PositionView;
+}
+
+export type { AlpacaTradeUpdate };

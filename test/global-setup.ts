@@ -23,6 +23,10 @@ const TEST_SECRETS = {
     { kid: "test-1", secret: "test-only-signing-secret-1-abcdefghijklmnopqrstuvwxyz" },
   ]),
   ENVIRONMENT: "test",
+  LOG_LEVEL: "warn",
+  // The simulated market stays off so trading tests are deterministic; test/market-data.test.ts starts
+  // the market of its own symbol through the admin API (issue 9).
+  MARKET_SIM_ENABLED: "false",
 };
 
 export default async function setup(project: TestProject) {

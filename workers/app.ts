@@ -1,10 +1,23 @@
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { secureHeaders } from "hono/secure-headers";
+import { requireAdmin } from "./auth/middleware.ts";
+import { registerSecuritySchemes } from "./auth/openapi.ts";
 import { ApiError, handleError, notFound } from "./errors.ts";
 import { requestContext } from "./middleware/request-context.ts";
 import { createRouter, OPENAPI_INFO, renderReference } from "./openapi.ts";
+import { admin } from "./routes/admin.ts";
+import { adminHistory } from "./routes/admin-history.ts";
+import { adminMarket } from "./routes/admin-market.ts";
+import { adminTrading } from "./routes/admin-trading.ts";
+import { apiKeysRouter } from "./routes/api-keys.ts";
+import { auth } from "./routes/auth.ts";
 import { health } from "./routes/health.ts";
+import { marketData } from "./routes/market-data.ts";
+import { marketDataApi, marketDataStream } from "./routes/market-data-api.ts";
+import { me } from "./routes/me.ts";
+import { stream } from "./routes/stream.ts";
+import { trading } from "./routes/trading.ts";
 
 /** Largest request body the API accepts; orders and auth payloads are tiny. */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -43,7 +56,22 @@ export function buildApp() {
     }),
   );
   app.route("/", health);
+  // Every /admin/* route requires an admin, whichever module defines it (issue 6).
+  app.use("/admin/*", requireAdmin);
+  app.route("/", auth);
+  app.route("/", me);
+  app.route("/", apiKeysRouter);
+  app.route("/", admin);
+  app.route("/", adminTrading);
+  app.route("/", adminHistory);
+  app.route("/", marketData);
+  app.route("/", adminMarket);
+  app.route("/", marketDataApi);
+  app.route("/", marketDataStream);
+  app.route("/", trading);
+  app.route("/", stream);
 
+  registerSecuritySchemes(app);
   app.doc31("/openapi.json", OPENAPI_INFO);
   app.get("/docs", (c) => c.html(renderReference(app.getOpenAPI31Document(OPENAPI_INFO))));
   app.notFound(notFound);

@@ -6,6 +6,6 @@ declare namespace Cloudflare {
   interface Env extends ProjectEnv {}
   interface GlobalProps {
     mainModule: ProjectMainModule;
-    durableNamespaces: "OrderBook" | "UserSession";
+    durableNamespaces: "OrderBook" | "UserSession" | "MarketMaker" | "MarketDataHub";
   }
 }

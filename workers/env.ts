@@ -1,3 +1,5 @@
+import type { MarketDataHub } from "../durable-objects/market-data-hub.ts";
+import type { MarketMaker } from "../durable-objects/market-maker.ts";
 import type { OrderBook } from "../durable-objects/order-book.ts";
 import type { UserSession } from "../durable-objects/user-session.ts";
 
@@ -8,6 +10,12 @@ export interface Env {
   ORDER_BOOK: DurableObjectNamespace<OrderBook>;
   USER_SESSION: DurableObjectNamespace<UserSession>;
   TRADE_EVENTS: Queue<unknown>;
+  /** Simulated market per symbol: reference-price simulator, market maker and noise takers (issue 9). */
+  MARKET_MAKER: DurableObjectNamespace<MarketMaker>;
+  /** The Alpaca-shaped market-data stream (issue 9). */
+  MARKET_DATA_HUB: DurableObjectNamespace<MarketDataHub>;
+  /** Dead-letter queue of trade-events: the consumer sends poison messages here (issue 8). */
+  TRADE_EVENTS_DLQ?: Queue<unknown>;
 
   ENVIRONMENT: string;
   STARTING_CASH: string;
@@ -15,6 +23,8 @@ export interface Env {
   RATE_LIMIT_LOGIN_FAILURES_PER_15_MINUTES: string;
   RATE_LIMIT_TRADING_PER_MINUTE: string;
   CORS_ORIGINS: string;
+  /** Lowest level of log line written: "debug" | "info" | "warn" | "error" (default "info"). */
+  LOG_LEVEL?: string;
 
   /** Primary (writer) connection string of the global database. */
   DATABASE_URL?: string;
@@ -32,6 +42,24 @@ export interface Env {
 
   /** JSON array of {kid, secret} HS256 keys; the first signs, all verify. */
   JWT_SIGNING_KEYS?: string;
+  /** Access-token lifetime in seconds (default 900). */
+  ACCESS_TOKEN_TTL_SECONDS?: string;
+  /** Refresh-token lifetime in seconds (default 2592000, 30 days). */
+  REFRESH_TOKEN_TTL_SECONDS?: string;
+  /** Optional JSON override of the user shard map, see workers/db/shards.ts and docs/auth.md. */
+  SHARD_MAP?: string;
+
+  /** "false" keeps the simulated market from starting by itself (tests); see docs/market-data.md. */
+  MARKET_SIM_ENABLED?: string;
+  /** Comma-separated symbols the market starts by itself (default: every listed symbol). */
+  MARKET_SYMBOLS?: string;
+  /** Time between two market ticks per symbol, ms (default 1500). */
+  MARKET_TICK_MS?: string;
+  /** Seed prefix of the reference-price simulators (default "prepx"). */
+  MARKET_SEED?: string;
+  /** Redis TTL of cached latest quotes / snapshots, ms (defaults 2000 / 3000). */
+  MARKET_QUOTE_CACHE_MS?: string;
+  MARKET_SNAPSHOT_CACHE_MS?: string;
 }
 
 export type AppBindings = { Bindings: Env; Variables: { requestId: string; log: Logger } };

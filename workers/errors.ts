@@ -54,6 +54,10 @@ export function handleError(err: unknown, c: Context<AppBindings>): Response {
   }
   if (err instanceof HTTPException) {
     const status = err.status;
+    // Hono's JSON validator reports a body that does not parse as 400 "Malformed JSON in request body".
+    if (status === 400 && /malformed json/i.test(err.message)) {
+      return c.json(errorBody(c, "invalid_json", "request body is not valid JSON"), 400);
+    }
     const code = status === 413 ? "payload_too_large" : status === 401 ? "unauthorized" : "http_error";
     return c.json(errorBody(c, code, err.message || "request failed"), status);
   }

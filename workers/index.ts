@@ -1,15 +1,24 @@
 import { buildApp } from "./app.ts";
+import { handleQueue } from "./consumers/index.ts";
 import type { Env } from "./env.ts";
+import { ensureMarket, kickMarketOnce } from "./lib/market/autostart.ts";
 
+export { MarketDataHub } from "../durable-objects/market-data-hub.ts";
+export { MarketMaker } from "../durable-objects/market-maker.ts";
 export { OrderBook } from "../durable-objects/order-book.ts";
 export { UserSession } from "../durable-objects/user-session.ts";
 
 const app = buildApp();
 
 export default {
-  fetch: app.fetch,
-  async queue(batch: MessageBatch<unknown>, _env: Env, _ctx: ExecutionContext): Promise<void> {
-    // Consumers are wired in workers/consumers; until then messages are acknowledged explicitly.
-    batch.ackAll();
+  fetch(request: Request, env: Env, ctx: ExecutionContext) {
+    // Local `wrangler dev` runs no cron: the first request starts the simulated market (issue 9).
+    kickMarketOnce(env, ctx);
+    return app.fetch(request, env, ctx);
   },
+  // Every minute (wrangler.toml [triggers]): keep each symbol's market maker armed.
+  async scheduled(_controller: ScheduledController, env: Env, ctx: ExecutionContext): Promise<void> {
+    ctx.waitUntil(ensureMarket(env));
+  },
+  queue: (batch: MessageBatch<unknown>, env: Env, ctx: ExecutionContext) => handleQueue(batch, env, ctx),
 } satisfies ExportedHandler<Env>;

@@ -1,4 +1,5 @@
 import { type PgClient, withClient } from "./pg.ts";
+import { demoUsersSeeder } from "./seed-users.ts";
 import { type Logger, stackLog } from "./util.ts";
 
 /**
@@ -89,7 +90,7 @@ export const symbolsSeeder: Seeder = {
 };
 
 /** The seeders `npm run db:seed` runs, in order. Append new ones here. */
-export const seeders: Seeder[] = [symbolsSeeder];
+export const seeders: Seeder[] = [symbolsSeeder, demoUsersSeeder];
 
 export interface SeedOptions {
   globalUrl: string;

@@ -3,9 +3,17 @@ import type { AppBindings, Logger } from "../env.ts";
 
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 
-/** Builds a logger that writes one JSON object per line, each carrying the request id. */
-export function jsonLogger(base: Record<string, unknown>): Logger {
-  const write = (level: string, msg: string, fields?: Record<string, unknown>) => {
+const LEVELS = { debug: 10, info: 20, warn: 30, error: 40 } as const;
+type Level = keyof typeof LEVELS;
+
+/**
+ * Builds a logger that writes one JSON object per line, each carrying the request id. Lines below
+ * `minLevel` (the `LOG_LEVEL` var; default "info") are dropped, e.g. access lines in test runs.
+ */
+export function jsonLogger(base: Record<string, unknown>, minLevel: string = "info"): Logger {
+  const threshold = LEVELS[minLevel as Level] ?? LEVELS.info;
+  const write = (level: Level, msg: string, fields?: Record<string, unknown>) => {
+    if (LEVELS[level] < threshold) return;
     const line = JSON.stringify({ level, msg, ...base, ...fields, ts: new Date().toISOString() });
     if (level === "error") console.error(line);
     else if (level === "warn") console.warn(line);
@@ -25,7 +33,7 @@ export function jsonLogger(base: Record<string, unknown>): Logger {
 export const requestContext: MiddlewareHandler<AppBindings> = async (c, next) => {
   const incoming = c.req.header("x-request-id");
   const requestId = incoming && REQUEST_ID_PATTERN.test(incoming) ? incoming : crypto.randomUUID();
-  const log = jsonLogger({ request_id: requestId });
+  const log = jsonLogger({ request_id: requestId }, c.env.LOG_LEVEL);
   c.set("requestId", requestId);
   c.set("log", log);
   const started = Date.now();

@@ -1,0 +1,256 @@
+/**
+ * The durable heart of an OrderBook object: the engine, its journal, snapshots and outbox, and the commit
+ * path that ties them together. Uses only the SQL helper, so it holds no sockets and no alarms; the
+ * Durable Object class around it does.
+ * @internal
+ */
+import { MatchingEngine } from "../../shared/engine/index.ts";
+import type { EngineCommand, EngineEvent } from "../../shared/engine/types.ts";
+import { referencePriceTicks, type SymbolSpec, symbolRules } from "../../shared/symbols.ts";
+import type { Sql } from "../sql.ts";
+import { Journal } from "./journal.ts";
+import { countSequenced, MarketDataFormatter } from "./market-data.ts";
+import { Outbox, type OutboxTransport } from "./outbox.ts";
+import type { SequencedMessage } from "./protocol.ts";
+
+export interface BookPolicy {
+  /** Take a snapshot once this many commands were journaled since the last one. */
+  snapshotEveryCommands: number;
+  /** …or once anything was journaled and the last snapshot is older than this. */
+  snapshotMaxAgeMs: number;
+  /** Journal rows covered by every kept snapshot are deleted after this long (audit window). */
+  journalRetentionMs: number;
+  /** Largest `submitMany`. */
+  maxBatch: number;
+}
+
+export const DEFAULT_BOOK_POLICY: BookPolicy = {
+  snapshotEveryCommands: 10_000,
+  snapshotMaxAgeMs: 60_000,
+  journalRetentionMs: 24 * 60 * 60 * 1000,
+  maxBatch: 1000,
+};
+
+/** How the last wake rebuilt the book. */
+export interface RecoveryInfo {
+  /** Journal row covered by the snapshot it started from (null: started from an empty book). */
+  fromSnapshotJournalId: number | null;
+  replayedBatches: number;
+  replayedCommands: number;
+}
+
+export interface CommitResult {
+  /** The events of each given command, in order (the expiry pass, if any, is not among them). */
+  perCommand: EngineEvent[][];
+  /** Every event of the batch, expiry pass included. */
+  events: EngineEvent[];
+  /** Sequenced market-data messages (only when asked for). */
+  messages: SequencedMessage[] | null;
+  /** Halt / resume in this batch: the trading status after it. */
+  statusChanged: boolean;
+  outboxRows: number;
+}
+
+export class BookCore {
+  readonly spec: SymbolSpec;
+  readonly engine: MatchingEngine;
+  readonly journal: Journal;
+  readonly outbox: Outbox;
+  readonly md: MarketDataFormatter;
+  readonly recovery: RecoveryInfo;
+  policy: BookPolicy;
+  /** Seq of the last market-data message (delta or trade). */
+  mdSeq: number;
+  /** Earliest `expiresAt` of an open order, or null. */
+  nextExpiryAt: number | null;
+  commandsSinceSnapshot: number;
+  lastSnapshotAt: number;
+  private readonly sql: Sql;
+
+  private constructor(
+    sql: Sql,
+    spec: SymbolSpec,
+    engine: MatchingEngine,
+    journal: Journal,
+    outbox: Outbox,
+    recovery: RecoveryInfo,
+    state: { mdSeq: number; commandsSinceSnapshot: number; lastSnapshotAt: number },
+    policy: BookPolicy,
+  ) {
+    this.sql = sql;
+    this.spec = spec;
+    this.engine = engine;
+    this.journal = journal;
+    this.outbox = outbox;
+    this.md = new MarketDataFormatter(spec);
+    this.recovery = recovery;
+    this.mdSeq = state.mdSeq;
+    this.commandsSinceSnapshot = state.commandsSinceSnapshot;
+    this.lastSnapshotAt = state.lastSnapshotAt;
+    this.policy = policy;
+    this.nextExpiryAt = earliestExpiry(engine);
+  }
+
+  /**
+   * Rebuild the book: the latest snapshot (or an empty book from `spec`), then every journaled batch after
+   * it, checking that each replayed batch ends on the engine seq it ended on when it was first processed.
+   */
+  static open(
+    sql: Sql,
+    spec: SymbolSpec,
+    transport: OutboxTransport,
+    now: number,
+    policy: BookPolicy = DEFAULT_BOOK_POLICY,
+  ): BookCore {
+    const journal = new Journal(sql);
+    const snap = journal.latestSnapshot();
+    let engine: MatchingEngine;
+    let mdSeq = 0;
+    if (snap !== null) {
+      engine = MatchingEngine.restore(snap.state);
+      const hash = engine.stateHash();
+      if (hash !== snap.stateHash) {
+        throw new Error(`${spec.symbol}: snapshot hash ${hash} differs from stored ${snap.stateHash}`);
+      }
+      mdSeq = snap.mdSeq;
+    } else {
+      engine = new MatchingEngine(symbolRules(spec), { referencePrice: referencePriceTicks(spec) });
+    }
+    const scratch: EngineEvent[] = [];
+    let replayedBatches = 0;
+    let replayedCommands = 0;
+    for (const batch of journal.tail(snap?.journalId ?? 0)) {
+      for (const cmd of batch.commands) {
+        engine.process(cmd, scratch);
+        scratch.length = 0;
+      }
+      if (engine.seq !== batch.lastSeq) {
+        throw new Error(
+          `${spec.symbol}: replay of journal ${batch.id} ended at seq ${engine.seq}, journal says ${batch.lastSeq}`,
+        );
+      }
+      mdSeq = batch.mdSeq;
+      replayedBatches++;
+      replayedCommands += batch.commands.length;
+    }
+    const outbox = new Outbox(sql, spec.symbol, spec, (id) => journal.events(id), transport);
+    return new BookCore(
+      sql,
+      spec,
+      engine,
+      journal,
+      outbox,
+      { fromSnapshotJournalId: snap?.journalId ?? null, replayedBatches, replayedCommands },
+      {
+        mdSeq,
+        commandsSinceSnapshot: replayedCommands,
+        lastSnapshotAt: snap?.createdAt ?? now,
+      },
+      policy,
+    );
+  }
+
+  /**
+   * Process `commands` (already normalised, `now` filled in) and make the batch durable: one journal row
+   * and its outbox rows in one synchronous transaction. An expiry pass runs first when an open order's
+   * `expiresAt` has come. If the transaction fails the in-memory engine is ahead of storage: the caller
+   * must discard this object (the Durable Object aborts itself) so the next wake rebuilds from storage.
+   */
+  commit(commands: readonly EngineCommand[], now: number, buildMessages: boolean): CommitResult {
+    const processed: EngineCommand[] = [];
+    const events: EngineEvent[] = [];
+    let expired = false;
+    if (this.nextExpiryAt !== null && this.nextExpiryAt <= now) {
+      const tick: EngineCommand = { kind: "tick", now };
+      processed.push(tick);
+      this.engine.process(tick, events);
+      expired = true;
+    }
+    const perCommand: EngineEvent[][] = [];
+    for (const cmd of commands) {
+      const out: EngineEvent[] = [];
+      this.engine.process(cmd, out);
+      processed.push(cmd);
+      perCommand.push(out);
+      for (const e of out) events.push(e);
+    }
+    const result: CommitResult = {
+      perCommand,
+      events,
+      messages: null,
+      statusChanged: false,
+      outboxRows: 0,
+    };
+    if (processed.length === 0) return result;
+
+    // A replaced order keeps its expiry, so only new orders can bring the next expiry closer.
+    let next = expired ? earliestExpiry(this.engine) : this.nextExpiryAt;
+    for (const e of events) {
+      if (e.type === "accepted" && e.expiresAt !== undefined && (e.tif === "day" || e.tif === "gtc")) {
+        next = next === null ? e.expiresAt : Math.min(next, e.expiresAt);
+      } else if (e.type === "trading_status") {
+        result.statusChanged = true;
+      }
+    }
+    this.nextExpiryAt = next;
+
+    if (buildMessages) {
+      result.messages = this.md.batch(events, this.mdSeq);
+      this.mdSeq += result.messages.length;
+    } else {
+      this.mdSeq += countSequenced(events);
+    }
+    const first = events[0];
+    const last = events[events.length - 1];
+    const mdSeq = this.mdSeq;
+    result.outboxRows = this.sql.transaction(() => {
+      const journalId = this.journal.append({
+        commands: processed,
+        events,
+        firstSeq: first?.seq ?? 0,
+        lastSeq: last?.seq ?? this.engine.seq,
+        mdSeq,
+        createdAt: now,
+      });
+      return this.outbox.enqueue(journalId, events, now);
+    });
+    this.commandsSinceSnapshot += processed.length;
+    return result;
+  }
+
+  /** Whether a snapshot is due at `now`, and if not, when the age rule will make it due. */
+  snapshotDue(now: number): { due: boolean; at: number | null } {
+    if (this.commandsSinceSnapshot === 0) return { due: false, at: null };
+    const at = this.lastSnapshotAt + this.policy.snapshotMaxAgeMs;
+    return { due: this.commandsSinceSnapshot >= this.policy.snapshotEveryCommands || now >= at, at };
+  }
+
+  /** Snapshot the engine as of the last journal row, then prune journal rows outside the audit window. */
+  takeSnapshot(now: number): { journalId: number; pruned: number } {
+    const journalId = this.journal.lastId;
+    this.journal.writeSnapshot({
+      journalId,
+      seq: this.engine.seq,
+      mdSeq: this.mdSeq,
+      stateHash: this.engine.stateHash(),
+      createdAt: now,
+      state: this.engine.snapshot(),
+    });
+    this.commandsSinceSnapshot = 0;
+    this.lastSnapshotAt = now;
+    // Rows the outbox has yet to deliver are kept whatever their age.
+    const pruned = this.journal.prune(now - this.policy.journalRetentionMs, this.outbox.oldestJournalId());
+    return { journalId, pruned };
+  }
+}
+
+/** Earliest expiry among the engine's open orders (a scan; used on wake and after an expiry pass). */
+function earliestExpiry(engine: MatchingEngine): number | null {
+  let min: number | null = null;
+  for (const o of engine.openOrders()) {
+    if (o.expiresAt !== undefined && (o.tif === "day" || o.tif === "gtc")) {
+      min = min === null ? o.expiresAt : Math.min(min, o.expiresAt);
+    }
+  }
+  return min;
+}

@@ -1,0 +1,90 @@
+/**
+ * Commands as callers send them to the OrderBook by RPC, and their normalisation into the exact engine
+ * commands that are processed, journaled and replayed.
+ * @internal
+ */
+import type {
+  CancelCommand,
+  EngineCommand,
+  PlaceCommand,
+  ReplaceCommand,
+} from "../../shared/engine/types.ts";
+import { MAX_ID_LENGTH } from "../../shared/engine/validate.ts";
+
+type WithOptionalNow<T extends { now: number }> = Omit<T, "now"> & { now?: number };
+
+/** A command a caller may submit: place / cancel / replace; `now` defaults to the book's clock. */
+export type BookCommand =
+  | WithOptionalNow<PlaceCommand>
+  | WithOptionalNow<CancelCommand>
+  | WithOptionalNow<ReplaceCommand>;
+
+/** A caller passed something that is not a book command at all (a bug in the caller, not a reject). */
+export class BookInputError extends Error {
+  constructor(message: string) {
+    super(`invalid_input: ${message}`);
+    this.name = "BookInputError";
+  }
+}
+
+const FIELDS = {
+  place: [
+    "orderId",
+    "account",
+    "side",
+    "type",
+    "tif",
+    "qty",
+    "limitPrice",
+    "stopPrice",
+    "postOnly",
+    "stp",
+    "expiresAt",
+  ],
+  cancel: ["orderId", "account"],
+  replace: ["orderId", "newOrderId", "account", "qty", "limitPrice", "stopPrice"],
+} as const satisfies Record<"place" | "cancel" | "replace", readonly string[]>;
+
+/**
+ * Keep a field value only in a form that survives the JSON journal unchanged, so that a replay processes
+ * exactly what the live engine processed. Strings longer than any valid id are cut to one character over
+ * the limit (still invalid, but bounded); non-finite numbers become -1 and other values null (both
+ * still rejected by the engine as invalid).
+ */
+function journalSafe(value: unknown): string | number | boolean | null {
+  switch (typeof value) {
+    case "string":
+      return value.length > MAX_ID_LENGTH + 1 ? value.slice(0, MAX_ID_LENGTH + 1) : value;
+    case "number":
+      return Number.isFinite(value) ? value : -1;
+    case "boolean":
+      return value;
+    default:
+      return null;
+  }
+}
+
+/**
+ * The engine command for one submitted command, with `now` filled in. Unknown fields are dropped.
+ * Throws {@link BookInputError} for a value that is not a place / cancel / replace command.
+ */
+export function normalizeCommand(input: unknown, now: number): EngineCommand {
+  if (typeof input !== "object" || input === null || Array.isArray(input)) {
+    throw new BookInputError("a command must be an object");
+  }
+  const raw = input as Record<string, unknown>;
+  const kind = raw.kind;
+  if (kind !== "place" && kind !== "cancel" && kind !== "replace") {
+    throw new BookInputError(`kind must be "place", "cancel" or "replace", got ${JSON.stringify(kind)}`);
+  }
+  const cmd: Record<string, unknown> = {
+    kind,
+    now: raw.now === undefined ? now : journalSafe(raw.now),
+  };
+  for (const field of FIELDS[kind]) {
+    const value = raw[field];
+    if (value !== undefined) cmd[field] = journalSafe(value);
+  }
+  // The object has exactly the fields of its kind; the engine validates their values.
+  return cmd as unknown as EngineCommand;
+}

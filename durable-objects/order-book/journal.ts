@@ -1,0 +1,207 @@
+/**
+ * The OrderBook's durable log: one journal row per committed command batch, periodic engine snapshots,
+ * and the reads recovery needs (latest snapshot, then the journal tail after it).
+ * @internal
+ */
+import type { EngineCommand, EngineEvent, EngineSnapshot } from "../../shared/engine/types.ts";
+import type { Sql } from "../sql.ts";
+
+/**
+ * Largest text written to one row, in UTF-16 code units. SQLite in Durable Objects caps a row at 2 MB and
+ * one code unit takes at most 3 bytes of UTF-8, so 600,000 units stay below 1.8 MB.
+ */
+export const PART_CHARS = 600_000;
+
+/** Split `text` into pieces of at most `size` code units without cutting a surrogate pair. */
+export function splitText(text: string, size = PART_CHARS): string[] {
+  const parts: string[] = [];
+  let start = 0;
+  while (start < text.length) {
+    let end = Math.min(start + size, text.length);
+    const last = text.charCodeAt(end - 1);
+    if (end < text.length && last >= 0xd800 && last <= 0xdbff) end--;
+    parts.push(text.slice(start, end));
+    start = end;
+  }
+  return parts;
+}
+
+export interface JournalEntry {
+  commands: readonly EngineCommand[];
+  events: readonly EngineEvent[];
+  /** First and last engine seq of `events` (0 / 0 when there are none). */
+  firstSeq: number;
+  lastSeq: number;
+  /** Market-data seq after this batch. */
+  mdSeq: number;
+  createdAt: number;
+}
+
+export interface StoredSnapshot {
+  journalId: number;
+  seq: number;
+  mdSeq: number;
+  stateHash: string;
+  createdAt: number;
+  state: EngineSnapshot;
+}
+
+export interface TailBatch {
+  id: number;
+  lastSeq: number;
+  mdSeq: number;
+  commands: EngineCommand[];
+}
+
+export class Journal {
+  private readonly sql: Sql;
+  /** Id of the last journal row (0 when empty). */
+  lastId: number;
+
+  constructor(sql: Sql) {
+    this.sql = sql;
+    this.lastId = sql.one<{ id: number | null }>`SELECT max(id) AS id FROM journal`?.id ?? 0;
+  }
+
+  /** Append one batch. Call inside the commit transaction. Returns its journal id. */
+  append(entry: JournalEntry): number {
+    const id = this.lastId + 1;
+    const commands = JSON.stringify(entry.commands);
+    const events = JSON.stringify(entry.events);
+    if (commands.length + events.length <= PART_CHARS) {
+      this.sql
+        .run`INSERT INTO journal (id, first_seq, last_seq, md_seq, command_count, created_at, commands, events, parts)
+        VALUES (${id}, ${entry.firstSeq}, ${entry.lastSeq}, ${entry.mdSeq}, ${entry.commands.length}, ${entry.createdAt}, ${commands}, ${events}, 0)`;
+    } else {
+      // JSON.stringify never writes a raw newline, so one joins the two bodies unambiguously.
+      const parts = splitText(`${commands}\n${events}`);
+      this.sql
+        .run`INSERT INTO journal (id, first_seq, last_seq, md_seq, command_count, created_at, commands, events, parts)
+        VALUES (${id}, ${entry.firstSeq}, ${entry.lastSeq}, ${entry.mdSeq}, ${entry.commands.length}, ${entry.createdAt}, '', '', ${parts.length})`;
+      parts.forEach((body, part) => {
+        this.sql.run`INSERT INTO journal_parts (journal_id, part, body) VALUES (${id}, ${part}, ${body})`;
+      });
+    }
+    this.lastId = id;
+    return id;
+  }
+
+  /** Journal rows after `afterId`, oldest first, read in pages. */
+  *tail(afterId: number, pageSize = 64): Generator<TailBatch> {
+    let cursor = afterId;
+    for (;;) {
+      const rows = this.sql<{
+        id: number;
+        last_seq: number;
+        md_seq: number;
+        commands: string;
+        parts: number;
+      }>`SELECT id, last_seq, md_seq, commands, parts FROM journal WHERE id > ${cursor} ORDER BY id LIMIT ${pageSize}`;
+      for (const row of rows) {
+        const commands = row.parts === 0 ? row.commands : this.joinedParts(row.id).split("\n", 1)[0];
+        yield {
+          id: row.id,
+          lastSeq: row.last_seq,
+          mdSeq: row.md_seq,
+          commands: JSON.parse(commands ?? "[]") as EngineCommand[],
+        };
+        cursor = row.id;
+      }
+      if (rows.length < pageSize) return;
+    }
+  }
+
+  /** The events of one journal row (audit and tests). */
+  events(id: number): EngineEvent[] {
+    const row = this.sql.one<{
+      events: string;
+      parts: number;
+    }>`SELECT events, parts FROM journal WHERE id = ${id}`;
+    if (row === undefined) return [];
+    if (row.parts === 0) return JSON.parse(row.events) as EngineEvent[];
+    const joined = this.joinedParts(id);
+    return JSON.parse(joined.slice(joined.indexOf("\n") + 1)) as EngineEvent[];
+  }
+
+  private joinedParts(id: number): string {
+    return this.sql<{ body: string }>`SELECT body FROM journal_parts WHERE journal_id = ${id} ORDER BY part`
+      .map((r) => r.body)
+      .join("");
+  }
+
+  /** Store a snapshot of the engine as of journal row `journalId`, keeping the `keep` latest. */
+  writeSnapshot(snap: StoredSnapshot, keep = 2): number {
+    const createdAt = snap.createdAt;
+    const parts = splitText(JSON.stringify(snap.state));
+    return this.sql.transaction(() => {
+      const row = this.sql.one<{
+        id: number;
+      }>`INSERT INTO snapshots (journal_id, seq, md_seq, state_hash, parts, created_at)
+        VALUES (${snap.journalId}, ${snap.seq}, ${snap.mdSeq}, ${snap.stateHash}, ${parts.length}, ${createdAt}) RETURNING id`;
+      const id = row?.id ?? 0;
+      parts.forEach((body, part) => {
+        this.sql.run`INSERT INTO snapshot_parts (snapshot_id, part, body) VALUES (${id}, ${part}, ${body})`;
+      });
+      const old = this.sql<{ id: number }>`SELECT id FROM snapshots ORDER BY id DESC LIMIT -1 OFFSET ${keep}`;
+      for (const { id: oldId } of old) {
+        this.sql.run`DELETE FROM snapshot_parts WHERE snapshot_id = ${oldId}`;
+        this.sql.run`DELETE FROM snapshots WHERE id = ${oldId}`;
+      }
+      return id;
+    });
+  }
+
+  /** Journal id covered by the latest snapshot (0 when there is none). */
+  latestSnapshotJournalId(): number {
+    return this.sql.one<{ j: number | null }>`SELECT max(journal_id) AS j FROM snapshots`?.j ?? 0;
+  }
+
+  latestSnapshot(): StoredSnapshot | null {
+    const row = this.sql.one<{
+      id: number;
+      journal_id: number;
+      seq: number;
+      md_seq: number;
+      state_hash: string;
+      parts: number;
+      created_at: number;
+    }>`SELECT id, journal_id, seq, md_seq, state_hash, parts, created_at FROM snapshots ORDER BY id DESC LIMIT 1`;
+    if (row === undefined) return null;
+    const bodies = this.sql<{
+      body: string;
+    }>`SELECT body FROM snapshot_parts WHERE snapshot_id = ${row.id} ORDER BY part`;
+    if (bodies.length !== row.parts) {
+      throw new Error(`snapshot ${row.id} has ${bodies.length} of ${row.parts} parts`);
+    }
+    return {
+      journalId: row.journal_id,
+      seq: row.seq,
+      mdSeq: row.md_seq,
+      stateHash: row.state_hash,
+      createdAt: row.created_at,
+      state: JSON.parse(bodies.map((b) => b.body).join("")) as EngineSnapshot,
+    };
+  }
+
+  /**
+   * Delete journal rows that every kept snapshot already covers, that are older than `before` (audit
+   * retention) and that come before `keepFrom` (the oldest row the outbox still reads, if any).
+   * Returns the number of rows deleted.
+   */
+  prune(before: number, keepFrom: number | null, limit = 5000): number {
+    const covered = this.sql.one<{ j: number | null }>`SELECT min(journal_id) AS j FROM snapshots`?.j ?? 0;
+    const floor = keepFrom === null ? covered : Math.min(covered, keepFrom - 1);
+    if (floor <= 0) return 0;
+    const ids = this.sql<{
+      id: number;
+      parts: number;
+    }>`SELECT id, parts FROM journal WHERE id <= ${floor} AND created_at < ${before} ORDER BY id LIMIT ${limit}`;
+    if (ids.length === 0) return 0;
+    const maxId = ids[ids.length - 1]?.id ?? 0;
+    this.sql.transaction(() => {
+      this.sql.run`DELETE FROM journal_parts WHERE journal_id <= ${maxId}`;
+      this.sql.run`DELETE FROM journal WHERE id <= ${maxId}`;
+    });
+    return ids.length;
+  }
+}

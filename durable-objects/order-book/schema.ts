@@ -1,0 +1,79 @@
+/**
+ * SQLite schema of an OrderBook object. Applied once per wake by `migrate()` inside
+ * `blockConcurrencyWhile`; append a new version to change it, never edit a shipped one.
+ *
+ * Every table is STRICT, so a price or quantity can only ever be stored as an INTEGER (ticks / lots), never
+ * REAL. The JSON bodies hold the engine's commands and events, whose prices and quantities are integers too.
+ * @internal
+ */
+import type { Migration } from "../sql.ts";
+
+export const ORDER_BOOK_SCHEMA = "order_book";
+
+export const ORDER_BOOK_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: "book config, command journal, engine snapshots, transactional outbox",
+    up: `
+      CREATE TABLE book_config (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        symbol TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+      ) STRICT;
+
+      -- One row per committed command batch: the commands exactly as processed and the events they produced.
+      CREATE TABLE journal (
+        id INTEGER PRIMARY KEY,
+        first_seq INTEGER NOT NULL,
+        last_seq INTEGER NOT NULL,
+        md_seq INTEGER NOT NULL,
+        command_count INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        commands TEXT NOT NULL,
+        events TEXT NOT NULL,
+        parts INTEGER NOT NULL DEFAULT 0
+      ) STRICT;
+      -- Bodies too large for one row (SQLite rows are capped at 2 MB) are split here.
+      CREATE TABLE journal_parts (
+        journal_id INTEGER NOT NULL,
+        part INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (journal_id, part)
+      ) STRICT;
+
+      -- Engine snapshots; each covers the journal up to journal_id.
+      CREATE TABLE snapshots (
+        id INTEGER PRIMARY KEY,
+        journal_id INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        md_seq INTEGER NOT NULL,
+        state_hash TEXT NOT NULL,
+        parts INTEGER NOT NULL,
+        created_at INTEGER NOT NULL
+      ) STRICT;
+      CREATE TABLE snapshot_parts (
+        snapshot_id INTEGER NOT NULL,
+        part INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (snapshot_id, part)
+      ) STRICT;
+
+      -- Transactional outbox, written in the same transaction as the journal row: one row per batch and
+      -- receiver (an account's UserSession, or the queue). The events themselves are read from the journal
+      -- row it references, so they are stored once. Deleted once delivered.
+      CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        journal_id INTEGER NOT NULL,
+        destination TEXT NOT NULL CHECK (destination IN ('session', 'queue')),
+        account TEXT,
+        event_count INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT
+      ) STRICT;
+      CREATE INDEX outbox_due ON outbox (next_attempt_at, id);
+    `,
+  },
+];

@@ -1,0 +1,253 @@
+/**
+ * Transactional outbox of a UserSession: account events for the system of record (issue 8).
+ *
+ * `enqueue` runs inside the SQLite transaction of the change it describes (an order snapshot, a fill with
+ * its money figures, a grant, a reset, the opening balances), so an event exists exactly when its change
+ * committed. The account's event sequence number (`seq`) is assigned there too, from a counter row in the
+ * same transaction: 1, 2, 3, … with no gaps, which is what lets Postgres tell how far a user's history is
+ * complete. `drain` (from the alarm) publishes due rows to the `trade-events` Queue and deletes them only
+ * after `sendBatch` succeeded: at-least-once delivery, and consumers dedupe on the stable event id.
+ *
+ * The pattern is the OrderBook's (`durable-objects/order-book/outbox.ts`), simpler: one destination, and no
+ * ordering requirement (consumers keep the highest `seq` of an order and sum ledger lines, so any delivery
+ * order gives the same result).
+ * @internal
+ */
+import type { AccountEvent, AccountEventBody } from "../../shared/history/events.ts";
+import { ACCOUNT_EVENT_VERSION } from "../../shared/history/events.ts";
+import type { Env } from "../../workers/env.ts";
+import type { Migration, Sql } from "../sql.ts";
+
+export const ACCOUNT_OUTBOX_COMPONENT = "account_outbox";
+
+export const ACCOUNT_OUTBOX_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: "account event outbox and the account's event sequence",
+    up: `
+      CREATE TABLE account_outbox_meta (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        last_seq INTEGER NOT NULL
+      ) STRICT;
+      INSERT INTO account_outbox_meta (id, last_seq) VALUES (1, 0);
+      CREATE TABLE account_outbox (
+        seq INTEGER PRIMARY KEY,
+        event_id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        body TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT
+      ) STRICT;
+      CREATE INDEX account_outbox_due ON account_outbox (next_attempt_at, seq);
+    `,
+  },
+];
+
+/** Where the outbox publishes. The default is the `trade-events` Queue; tests wrap it to inject failures. */
+export interface AccountOutboxTransport {
+  /** Publish at most {@link MAX_BATCH_MESSAGES} events (one `sendBatch`). */
+  publish(events: AccountEvent[]): Promise<void>;
+}
+
+/** Queues accept at most 100 messages and 256 KB per `sendBatch`. */
+export const MAX_BATCH_MESSAGES = 100;
+const MAX_BATCH_BYTES = 200_000;
+/** Delay between a commit and the alarm that publishes it, so close commits share a `sendBatch`. */
+export const OUTBOX_DELAY_MS = 20;
+
+export function queueTransport(env: Pick<Env, "TRADE_EVENTS">): AccountOutboxTransport {
+  return {
+    async publish(events) {
+      await env.TRADE_EVENTS.sendBatch(events.map((body) => ({ body, contentType: "json" as const })));
+    },
+  };
+}
+
+export interface AccountOutboxPolicy {
+  /** Batches per drain before the alarm re-arms itself. */
+  batchesPerDrain: number;
+  retryBaseMs: number;
+  retryMaxMs: number;
+}
+
+export const DEFAULT_ACCOUNT_OUTBOX_POLICY: AccountOutboxPolicy = {
+  batchesPerDrain: 20,
+  retryBaseMs: 250,
+  retryMaxMs: 60_000,
+};
+
+export interface AccountDrainReport {
+  published: number;
+  failed: number;
+  /** Earliest time a remaining row is due, or null when the outbox is empty. */
+  nextDueAt: number | null;
+}
+
+/**
+ * The one alarm of a UserSession serves several purposes (settling unanswered orders, draining the
+ * outbox); `arm` only ever moves it earlier, so no purpose postpones another.
+ */
+export class AlarmClock {
+  private at: number | null = null;
+  private readonly storage: DurableObjectStorage;
+
+  constructor(storage: DurableObjectStorage) {
+    this.storage = storage;
+  }
+
+  /** Call once on wake (inside blockConcurrencyWhile) with `await storage.getAlarm()`. */
+  loaded(at: number | null): void {
+    this.at = at;
+  }
+
+  /** Call when the alarm starts: it is no longer armed. */
+  fired(): void {
+    this.at = null;
+  }
+
+  /** Arm for `at` unless already armed for that time or earlier. */
+  arm(at: number): Promise<void> {
+    if (this.at !== null && this.at <= at) return Promise.resolve();
+    this.at = at;
+    return this.storage.setAlarm(at);
+  }
+}
+
+interface OutboxRow {
+  seq: number;
+  body: string;
+  attempts: number;
+}
+
+export class AccountOutbox {
+  transport: AccountOutboxTransport;
+  policy: AccountOutboxPolicy;
+  private readonly sql: Sql;
+  private readonly clock: AlarmClock;
+  private draining: Promise<AccountDrainReport> | null = null;
+
+  constructor(
+    sql: Sql,
+    clock: AlarmClock,
+    transport: AccountOutboxTransport,
+    policy: AccountOutboxPolicy = DEFAULT_ACCOUNT_OUTBOX_POLICY,
+  ) {
+    this.sql = sql;
+    this.clock = clock;
+    this.transport = transport;
+    this.policy = policy;
+  }
+
+  /**
+   * Append an event. Call inside the transaction of the change: the sequence number and the row commit
+   * (or roll back) with it. `idOf(seq)` names the event unless the body has a natural id (fills).
+   */
+  enqueue(
+    head: { userId: string; epoch: number; ts: number },
+    body: AccountEventBody,
+    idOf: (seq: number) => string,
+  ): AccountEvent {
+    const next = this.sql.one<{
+      last_seq: number;
+    }>`UPDATE account_outbox_meta SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq`;
+    if (next === undefined) throw new Error("account outbox is not initialised");
+    const seq = next.last_seq;
+    const event = {
+      kind: "account",
+      v: ACCOUNT_EVENT_VERSION,
+      id: idOf(seq),
+      userId: head.userId,
+      seq,
+      ts: head.ts,
+      epoch: head.epoch,
+      ...body,
+    } as AccountEvent;
+    this.sql.run`INSERT INTO account_outbox (seq, event_id, type, body, created_at)
+      VALUES (${seq}, ${event.id}, ${event.type}, ${JSON.stringify(event)}, ${head.ts})`;
+    void this.clock.arm(head.ts + OUTBOX_DELAY_MS);
+    return event;
+  }
+
+  /** Sequence number of the latest event (0 before the first). */
+  lastSeq(): number {
+    return (
+      this.sql.one<{ last_seq: number }>`SELECT last_seq FROM account_outbox_meta WHERE id = 1`?.last_seq ?? 0
+    );
+  }
+
+  /** Rows waiting for delivery, and how many of them have failed at least once. */
+  pending(): { rows: number; failing: number } {
+    const row = this.sql.one<{ rows: number; failing: number | null }>`
+      SELECT count(*) AS rows, sum(attempts > 0) AS failing FROM account_outbox`;
+    return { rows: row?.rows ?? 0, failing: row?.failing ?? 0 };
+  }
+
+  nextDueAt(): number | null {
+    return (
+      this.sql.one<{ t: number | null }>`SELECT min(next_attempt_at) AS t FROM account_outbox`?.t ?? null
+    );
+  }
+
+  /** Arm the alarm for the earliest remaining row, if any. */
+  rearm(now: number): Promise<void> {
+    const due = this.nextDueAt();
+    return due === null ? Promise.resolve() : this.clock.arm(Math.max(due, now));
+  }
+
+  /** Publish due rows. Joins a drain already running; after a crash undeleted rows are simply sent again. */
+  drain(now: () => number): Promise<AccountDrainReport> {
+    this.draining ??= this.drainBatches(now).finally(() => {
+      this.draining = null;
+    });
+    return this.draining;
+  }
+
+  private async drainBatches(now: () => number): Promise<AccountDrainReport> {
+    const report: AccountDrainReport = { published: 0, failed: 0, nextDueAt: null };
+    for (let i = 0; i < this.policy.batchesPerDrain; i++) {
+      const rows = this.sql<OutboxRow & Record<string, string | number>>`
+        SELECT seq, body, attempts FROM account_outbox WHERE next_attempt_at <= ${now()}
+        ORDER BY seq LIMIT ${MAX_BATCH_MESSAGES}`;
+      if (rows.length === 0) break;
+      // Keep a batch under the Queues byte limit (a reset of a large account is a big message).
+      const batch: OutboxRow[] = [];
+      let bytes = 0;
+      for (const row of rows) {
+        if (batch.length > 0 && bytes + row.body.length > MAX_BATCH_BYTES) break;
+        batch.push(row);
+        bytes += row.body.length;
+      }
+      try {
+        await this.transport.publish(batch.map((r) => JSON.parse(r.body) as AccountEvent));
+      } catch (error) {
+        const message = (error instanceof Error ? error.message : String(error)).slice(0, 500);
+        const at = now();
+        this.sql.transaction(() => {
+          for (const r of batch) {
+            const delay = Math.min(this.policy.retryMaxMs, this.policy.retryBaseMs * 2 ** r.attempts);
+            this.sql.run`UPDATE account_outbox SET attempts = attempts + 1, next_attempt_at = ${at + delay},
+              last_error = ${message} WHERE seq = ${r.seq}`;
+          }
+        });
+        report.failed += batch.length;
+        console.warn(
+          JSON.stringify({
+            level: "warn",
+            msg: "account outbox publish failed",
+            rows: batch.length,
+            error: message,
+          }),
+        );
+        break;
+      }
+      this.sql.transaction(() => {
+        for (const r of batch) this.sql.run`DELETE FROM account_outbox WHERE seq = ${r.seq}`;
+      });
+      report.published += batch.length;
+    }
+    report.nextDueAt = this.nextDueAt();
+    return report;
+  }
+}

@@ -1,0 +1,146 @@
+/**
+ * A V8 CPU profile of the worker during the measured window (`--cpu-profile`, miniflare mode): through
+ * workerd's inspector (Chrome DevTools Protocol over a WebSocket), `Profiler.start` … `Profiler.stop`. The
+ * edge worker and its Durable Objects run in the same isolate, so one profile covers the request path and
+ * the objects. The raw profile is saved next to the results (`.cpuprofile`, opens in Chrome DevTools) and
+ * summarised as self time per function and per source file.
+ */
+import WebSocket from "ws";
+
+export interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  hitCount?: number;
+  children?: number[];
+}
+
+export interface CpuProfile {
+  nodes: ProfileNode[];
+  startTime: number;
+  endTime: number;
+  samples?: number[];
+  timeDeltas?: number[];
+}
+
+export interface ProfileSummary {
+  /** Sampled milliseconds (the isolate's busy time plus idle samples). */
+  totalMs: number;
+  /** Share of samples in `(idle)`: the isolate had nothing to run. */
+  idleShare: number;
+  topFunctions: { name: string; file: string; selfMs: number; share: number }[];
+  topFiles: { file: string; selfMs: number; share: number }[];
+}
+
+/** Self time per function and per file; shares are of the non-idle time. */
+export function summarizeProfile(p: CpuProfile, top = 25): ProfileSummary {
+  const totalUs = Math.max(1, p.endTime - p.startTime);
+  const samples = p.nodes.reduce((a, n) => a + (n.hitCount ?? 0), 0);
+  const usPerSample = samples > 0 ? totalUs / samples : 0;
+  let idle = 0;
+  const byFn = new Map<string, { name: string; file: string; hits: number }>();
+  const byFile = new Map<string, number>();
+  for (const n of p.nodes) {
+    const hits = n.hitCount ?? 0;
+    if (hits === 0) continue;
+    const name = n.callFrame.functionName || "(anonymous)";
+    if (name === "(idle)" || name === "(program)" || name === "(garbage collector)") {
+      if (name === "(idle)") idle += hits;
+    }
+    const file = shortFile(n.callFrame.url) || name;
+    const key = `${name}@${file}:${n.callFrame.lineNumber}`;
+    const e = byFn.get(key) ?? { name, file: `${file}:${n.callFrame.lineNumber + 1}`, hits: 0 };
+    e.hits += hits;
+    byFn.set(key, e);
+    byFile.set(file, (byFile.get(file) ?? 0) + hits);
+  }
+  const busy = Math.max(1, samples - idle);
+  const ms = (hits: number) => Math.round((hits * usPerSample) / 100) / 10;
+  const share = (hits: number) => Math.round((hits / busy) * 1000) / 10;
+  return {
+    totalMs: Math.round(totalUs / 1000),
+    idleShare: samples > 0 ? Math.round((idle / samples) * 1000) / 1000 : 0,
+    topFunctions: [...byFn.values()]
+      .filter((e) => e.name !== "(idle)")
+      .sort((a, b) => b.hits - a.hits)
+      .slice(0, top)
+      .map((e) => ({ name: e.name, file: e.file, selfMs: ms(e.hits), share: share(e.hits) })),
+    topFiles: [...byFile.entries()]
+      .filter(([f]) => f !== "(idle)")
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
+      .map(([file, hits]) => ({ file, selfMs: ms(hits), share: share(hits) })),
+  };
+}
+
+/** The part of a bundled source URL that names the module (node_modules/hono/…, workers/…). */
+function shortFile(url: string): string {
+  if (!url) return "";
+  const nm = url.lastIndexOf("node_modules/");
+  if (nm >= 0) return url.slice(nm + "node_modules/".length);
+  for (const root of ["workers/", "durable-objects/", "shared/"]) {
+    const i = url.lastIndexOf(root);
+    if (i >= 0) return url.slice(i);
+  }
+  return url.replace(/^.*\//, "");
+}
+
+class Cdp {
+  private id = 0;
+  private readonly pending = new Map<
+    number,
+    (r: { result?: unknown; error?: { message: string } }) => void
+  >();
+  readonly ws: WebSocket;
+
+  constructor(ws: WebSocket) {
+    this.ws = ws;
+    ws.on("message", (data: Buffer) => {
+      const m = JSON.parse(data.toString()) as { id?: number; result?: unknown; error?: { message: string } };
+      if (m.id !== undefined) this.pending.get(m.id)?.(m);
+    });
+  }
+
+  send<T>(method: string, params: Record<string, unknown> = {}): Promise<T> {
+    const id = ++this.id;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, (r) => {
+        this.pending.delete(id);
+        if (r.error) reject(new Error(`${method}: ${r.error.message}`));
+        else resolve(r.result as T);
+      });
+      this.ws.send(JSON.stringify({ id, method, params }));
+    });
+  }
+}
+
+export interface RunningProfile {
+  stop(): Promise<CpuProfile>;
+}
+
+/** Starts profiling the worker's isolate (the target named after the worker, else the first one). */
+export async function startCpuProfile(inspectorPort: number, intervalUs = 500): Promise<RunningProfile> {
+  const res = await fetch(`http://127.0.0.1:${inspectorPort}/json`);
+  const targets = (await res.json()) as { id: string; title?: string; webSocketDebuggerUrl?: string }[];
+  const target =
+    targets.find((t) => (t.title ?? "").includes("prepx-edge") && !(t.title ?? "").includes("core:")) ??
+    targets.find((t) => !(t.title ?? "").startsWith("core:")) ??
+    targets[0];
+  if (!target) throw new Error("the inspector lists no targets");
+  const url = target.webSocketDebuggerUrl ?? `ws://127.0.0.1:${inspectorPort}/${target.id}`;
+  const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: 1 << 30 });
+  await new Promise<void>((resolve, reject) => {
+    ws.once("open", () => resolve());
+    ws.once("error", reject);
+  });
+  const cdp = new Cdp(ws);
+  await cdp.send("Profiler.enable");
+  await cdp.send("Profiler.setSamplingInterval", { interval: intervalUs });
+  await cdp.send("Profiler.start");
+  return {
+    async stop() {
+      const r = await cdp.send<{ profile: CpuProfile }>("Profiler.stop");
+      ws.close();
+      return r.profile;
+    },
+  };
+}

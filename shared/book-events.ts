@@ -1,0 +1,135 @@
+/**
+ * Events an OrderBook sends to the rest of the system, and their stable ids.
+ *
+ * - To a UserSession (RPC `applyBookEvents(symbol, events)`): every event about one of the account's
+ *   orders, on both sides of a trade: accepted, rejected, fill, canceled, expired, replaced, triggered.
+ * - To the `trade-events` Queue: one {@link TradeEventMessage} per engine event except L2 book deltas.
+ *
+ * Every event has the id `${symbol}:${seq}` where `seq` is the engine's sequence number: stable across
+ * retries, restarts and replays, so receivers dedupe on it (delivery is at-least-once).
+ * A fill concerns two accounts (maker and taker); both receive it with the same id.
+ */
+import type {
+  AcceptedEvent,
+  CanceledEvent,
+  EngineEvent,
+  ExpiredEvent,
+  FillEvent,
+  ReferencePriceEvent,
+  RejectedEvent,
+  ReplacedEvent,
+  TradingStatusEvent,
+  TriggeredEvent,
+} from "./engine/types.ts";
+
+/** Engine events about an account's order. */
+export type AccountEngineEvent =
+  | AcceptedEvent
+  | RejectedEvent
+  | FillEvent
+  | CanceledEvent
+  | ExpiredEvent
+  | ReplacedEvent
+  | TriggeredEvent;
+
+/** An account event as delivered to a UserSession: the engine event plus its symbol and stable id. */
+export type AccountBookEvent = AccountEngineEvent & {
+  /** `${symbol}:${seq}`. */
+  eventId: string;
+  symbol: string;
+};
+
+/** The stable id of the engine event `seq` of `symbol`. */
+export function bookEventId(symbol: string, seq: number): string {
+  return `${symbol}:${seq}`;
+}
+
+/**
+ * The accounts that must learn `event` (none for book deltas and symbol-wide events; two for a fill
+ * between different accounts; one for a self-trade).
+ */
+export function accountsOf(event: EngineEvent): string[] {
+  switch (event.type) {
+    case "fill":
+      return event.makerAccount === event.takerAccount
+        ? [event.takerAccount]
+        : [event.takerAccount, event.makerAccount];
+    case "accepted":
+    case "canceled":
+    case "expired":
+    case "replaced":
+    case "triggered":
+      return [event.account];
+    case "rejected":
+      return event.account === undefined ? [] : [event.account];
+    default:
+      return [];
+  }
+}
+
+/** Whether `event` is about an account's order. */
+export function isAccountEvent(event: EngineEvent): event is AccountEngineEvent {
+  switch (event.type) {
+    case "accepted":
+    case "rejected":
+    case "fill":
+    case "canceled":
+    case "expired":
+    case "replaced":
+    case "triggered":
+      return true;
+    default:
+      return false;
+  }
+}
+
+/** Kinds of queue message. */
+export type TradeEventType = "order" | "fill" | "trading_status" | "reference_price";
+
+/**
+ * One message on the `trade-events` Queue. Prices are ticks and quantities lots, as in the engine;
+ * `tickSize` / `lotSize` say how to turn them into decimals.
+ */
+export type TradeEventMessage = {
+  /** Stable event id `${symbol}:${seq}`: consumers dedupe on it. */
+  id: string;
+  symbol: string;
+  seq: number;
+  /** The `now` of the command that produced the event (ms since epoch). */
+  ts: number;
+  tickSize: string;
+  lotSize: string;
+} & (
+  | { type: "order"; event: Exclude<AccountEngineEvent, FillEvent> }
+  | { type: "fill"; event: FillEvent }
+  | { type: "trading_status"; event: TradingStatusEvent }
+  | { type: "reference_price"; event: ReferencePriceEvent }
+);
+
+/** The queue message for `event`, or `null` for events that are not published (L2 book deltas). */
+export function tradeEventMessage(
+  symbol: string,
+  sizes: { tickSize: string; lotSize: string },
+  event: EngineEvent,
+): TradeEventMessage | null {
+  const base = {
+    id: bookEventId(symbol, event.seq),
+    symbol,
+    seq: event.seq,
+    ts: event.ts,
+    tickSize: sizes.tickSize,
+    lotSize: sizes.lotSize,
+  };
+  switch (event.type) {
+    case "fill":
+      return { ...base, type: "fill", event };
+    case "trading_status":
+      return { ...base, type: "trading_status", event };
+    case "reference_price":
+      return { ...base, type: "reference_price", event };
+    case "book":
+      return null;
+    default:
+      return { ...base, type: "order", event };
+  }
+}
