@@ -360,7 +360,7 @@ export class MarketDataHub extends DurableObject<Env> {
     const now = Date.now();
     if (now - up.lastWriteThrough >= WRITE_THROUGH_MS) {
       up.lastWriteThrough = now;
-      this.ctx.waitUntil(writeThrough(this.env, "quote", symbol, quote));
+      this.ctx.waitUntil(writeThrough(this.env, "quote", symbol, alpacaQuote(quote, spec)));
     }
   }
 

@@ -208,6 +208,11 @@ describe("MarketMaker", () => {
       });
     }
     const status = await maker().status();
+    const m = status.metrics;
+    console.log(
+      `[maker] ${m.ticks} ticks: requote ${m.requoteMsAvg.toFixed(0)} ms avg / ${m.requoteMsMax} ms max, ` +
+        `${m.quoteActions} actions (${m.quoteRejects} refused: ${JSON.stringify(m.rejectCodes)}), ${m.takerOrders} taker orders`,
+    );
     expect(status.metrics.takerOrders).toBeGreaterThan(10);
     const risk = [
       "insufficient_buying_power",

@@ -1,5 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import { lotsToQty, notionalMicros, priceToTicks, ticksToPrice } from "../shared/engine/rules.ts";
+import { alpacaQuote } from "../shared/market/alpaca-data.ts";
 import {
   defaultMarketConfig,
   type MarketConfig,
@@ -27,8 +28,10 @@ import {
 import { advance, initialState, priceTicksOf, stepsDue } from "../shared/market/simulator.ts";
 import { findSymbol, type SymbolSpec } from "../shared/symbols.ts";
 import type { Env } from "../workers/env.ts";
+import { writeThrough } from "../workers/lib/market/cache.ts";
 import { botAccount, lotsOf, makerBotId, restingQuotes, sessionOf, takerBotId } from "./market-maker/bots.ts";
 import {
+  emptyMetrics,
   ewma,
   initialMakerState,
   MAKER_MIGRATIONS,
@@ -169,6 +172,8 @@ export class MarketMaker extends DurableObject<Env> {
     this.state.mode = "running";
     this.state.startedAt = now;
     this.state.stoppedAt = null;
+    // Counters describe this run (ticks per second, latencies).
+    this.state.metrics = emptyMetrics(now);
     this.save();
     await this.arm(now);
     return ok(await this.status());
@@ -429,6 +434,7 @@ export class MarketMaker extends DurableObject<Env> {
       asksPaused: now - this.state.askHitAt < config.maker.refillDelayMs,
     });
     const rejects = await this.send(spec, bot, actions);
+    if (actions.length > 0) this.ctx.waitUntil(this.publishQuote(spec));
     return { actions: actions.length, rejects };
   }
 
@@ -476,6 +482,25 @@ export class MarketMaker extends DurableObject<Env> {
       }
     }
     return rejects;
+  }
+
+  /**
+   * The maker just changed the book: write its new best bid / offer through to the latest-quote cache,
+   * so readers see the change without waiting for the cache's TTL (the edge cache's ≤ 1 s still applies).
+   */
+  private async publishQuote(spec: SymbolSpec): Promise<void> {
+    try {
+      const status = await this.book(spec.symbol).status();
+      const level = (l: number[] | null): [number, number] | null =>
+        l && l.length === 2 ? [l[0] as number, l[1] as number] : null;
+      const quote = alpacaQuote(
+        { ts: Date.now(), bid: level(status.bestBid), ask: level(status.bestAsk) },
+        spec,
+      );
+      await writeThrough(this.env, "quote", spec.symbol, quote);
+    } catch {
+      // The cache is an optimisation; its TTL bounds what a failed write leaves stale.
+    }
   }
 
   /** Each noise taker may send one market order; returns how many did. */

@@ -87,13 +87,6 @@ interface SocketState {
   snapshotsInWindow: number;
 }
 
-/**
- * Delay before the alarm drains the outbox after a commit, so that deliveries of close commits batch.
- * While commits keep coming the alarm re-arms itself at this interval (a heartbeat), so requests do not
- * pay for `setAlarm` (a storage write their reply would wait for); only the first commit after an idle
- * period arms it.
- */
-const OUTBOX_DELAY_MS = 20;
 
 function jsonResponse(status: number, code: string, message: string): Response {
   return Response.json({ code, message }, { status });
@@ -338,7 +331,7 @@ export class OrderBook extends DurableObject<Env> {
     const wanted = this.wantedDuringRun;
     this.wantedDuringRun = null;
     // Heartbeat while the book is busy: the next commits find the alarm armed and skip setAlarm.
-    if (active || wanted !== null || this.commitsSinceAlarm > 0) this.schedule(end + OUTBOX_DELAY_MS);
+    if (active || wanted !== null || this.commitsSinceAlarm > 0) this.schedule(end + this.outboxPolicy.delayMs);
     if (wanted !== null) this.schedule(wanted);
     this.scheduleNext(end);
   }
@@ -592,7 +585,7 @@ export class OrderBook extends DurableObject<Env> {
       throw err;
     }
     this.commitsSinceAlarm++;
-    if (result.outboxRows > 0) this.schedule(now + OUTBOX_DELAY_MS);
+    if (result.outboxRows > 0) this.schedule(now + this.outboxPolicy.delayMs);
     const snapshot = core.snapshotDue(now);
     if (snapshot.due) this.schedule(now);
     else if (snapshot.at !== null) this.schedule(snapshot.at);

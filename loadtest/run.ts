@@ -35,6 +35,7 @@ import {
   type WindowReport,
 } from "./scenario/metrics.ts";
 import { type Options, parseOptions, USAGE } from "./scenario/options.ts";
+import { type ProbeFigure, runProbes } from "./scenario/probe.ts";
 import { CpuProfiler } from "./scenario/profile.ts";
 import { type RunResults, renderHtml, renderMarkdown, type StepVerdict } from "./scenario/report.ts";
 import { Rng, Zipf } from "./scenario/rng.ts";
@@ -202,6 +203,7 @@ async function main(): Promise<void> {
   const tuSockets: TradeUpdatesSocket[] = [];
   const setup = { seconds: 0, registered: 0, grantsFailed: 0, sockets: 0 };
   let checks: ReturnType<typeof summarizeChecks> | null = null;
+  let probes: ProbeFigure[] | null = null;
   let failure: string | null = null;
   const runSalt = Math.floor(Math.random() * 1e9);
   const zipf = new Zipf(opts.symbols.length, opts.zipf);
@@ -215,7 +217,22 @@ async function main(): Promise<void> {
       bookSockets.push(b);
     }
     const admin = await adminToken(http, "10.250.0.1");
-    const steps = opts.ramp.length > 0 ? opts.ramp : [opts.users];
+    if (opts.probe) {
+      profiler.measure(true);
+      const [probeUser] = await registerTraders(
+        http,
+        { runId, runSalt, from: 0, to: 1, concurrency: 1 },
+        () => {},
+      );
+      probes = await runProbes(http, market, (probeUser as { accessToken: string }).accessToken, {
+        concurrency: 16,
+        seconds: Math.min(opts.duration, 15),
+        symbol: opts.symbols.includes("DYNA") ? "DYNA" : (opts.symbols[0] as string),
+        log: say,
+      });
+      profiler.measure(false);
+    }
+    const steps = opts.probe ? [] : opts.ramp.length > 0 ? opts.ramp : [opts.users];
     let t0 = 0;
 
     for (const [stepIndex, users] of steps.entries()) {
@@ -439,6 +456,7 @@ async function main(): Promise<void> {
     cpu: opts.profile ? profiler.summary() : null,
     serverTimings: timings,
     workerProfiles: profiles,
+    probes,
     timeline,
     headline,
     failure,

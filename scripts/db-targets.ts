@@ -22,7 +22,8 @@ export function option(argv: string[], name: string): string | undefined {
 
 export function fail(tool: string, err: unknown): never {
   const e = err as NodeJS.ErrnoException;
-  const hint = e.code === "ECONNREFUSED" ? "\n  Is the local stack running? Start it with: npm run stack" : "";
+  const hint =
+    e.code === "ECONNREFUSED" ? "\n  Is the local stack running? Start it with: npm run stack" : "";
   console.error(`[${tool}] failed: ${e.message}${hint}`);
   process.exit(1);
 }

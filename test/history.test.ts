@@ -1,7 +1,9 @@
 // Issue 8: trades through the real HTTP surface of `wrangler dev` end up in Postgres (orders, fills,
 // ledger on each user's shard) through the UserSession outbox and the trade-events Queue consumer, and
 // history reads move from the UserSession to the read replica once Postgres has caught up.
+import { execFile } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from "vitest";
+import { REPO_ROOT } from "../scripts/stack/index.ts";
 import { withClient } from "../scripts/stack/pg.ts";
 import { runSeeds } from "../scripts/stack/seed.ts";
 import { DEMO_USERS, demoUsersSeeder } from "../scripts/stack/seed-users.ts";
@@ -13,7 +15,7 @@ import {
   type LedgerSum,
 } from "../shared/history/ledger.ts";
 import { moduloShardMap, shardOf } from "../workers/db/shards.ts";
-import { api, freshIp, newTrader, type Trader } from "./client.ts";
+import { api, baseUrl, freshIp, newTrader, type Trader } from "./client.ts";
 import { prng } from "./support/history-sim.ts";
 
 // This file trades EPIC only and cancels what it leaves open.
@@ -223,6 +225,23 @@ describe("the system of record", () => {
         { timeout: 10_000, interval: 200 },
       );
     }
+  });
+
+  it("reconciles every user of this test run with `npm run db:reconcile`", async () => {
+    const run = await new Promise<{ code: number | null; out: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        ["scripts/reconcile.ts", "--url", baseUrl, "--wait", "20"],
+        {
+          cwd: REPO_ROOT,
+          env: { ...process.env, ADMIN_TOKEN: adminToken, SHARD_DATABASE_URLS: stackEnv.SHARD_DATABASE_URLS },
+        },
+        (error, stdout, stderr) =>
+          resolve({ code: error ? (error.code as number) : 0, out: stdout + stderr }),
+      );
+    });
+    expect(run.out).toMatch(/\[reconcile\] \d+ users .* 0 mismatch, 0 pending/);
+    expect(run.code).toBe(0);
   });
 
   it("gives a daily portfolio history from Postgres that ends with today's equity", async () => {

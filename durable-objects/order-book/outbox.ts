@@ -56,6 +56,13 @@ export function envTransport(env: Pick<Env, "USER_SESSION" | "TRADE_EVENTS">): O
 }
 
 export interface OutboxPolicy {
+  /**
+   * How long after a commit the alarm drains the outbox, so that deliveries of close commits batch. While
+   * commits keep coming the alarm re-arms itself at this interval (a heartbeat), so requests do not pay for
+   * `setAlarm` (a storage write their reply would wait for); only the first commit after an idle period
+   * arms it. It is also the extra delay before a resting order's owner hears of a fill.
+   */
+  delayMs: number;
   /** Rows read per drain round. */
   rowsPerRound: number;
   /** Rounds per alarm before it re-arms itself (keeps one alarm invocation short). */
@@ -68,6 +75,7 @@ export interface OutboxPolicy {
 }
 
 export const DEFAULT_OUTBOX_POLICY: OutboxPolicy = {
+  delayMs: 20,
   rowsPerRound: 500,
   roundsPerAlarm: 20,
   sessionConcurrency: 16,

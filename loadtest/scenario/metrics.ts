@@ -127,6 +127,8 @@ export class Window {
   outOfOrder = 0;
   duplicates = 0;
   wsDisconnects = 0;
+  /** Which store answered history reads (X-PrepX-History-Source: postgres or session). */
+  readonly historySources = new Map<string, number>();
   startedAt = 0;
   endedAt = 0;
 
@@ -256,6 +258,7 @@ export interface WindowReport {
     bookLagHistogram: string;
     tradeUpdateLagHistogram: string;
   };
+  historySources: Record<string, number>;
   histogram: string;
 }
 
@@ -301,6 +304,7 @@ export function reportWindow(w: Window, users: number): WindowReport {
       bookLagHistogram: encode(w.bookLag),
       tradeUpdateLagHistogram: encode(w.tradeUpdateLag),
     },
+    historySources: Object.fromEntries(w.historySources),
     histogram: encode(w.all),
   };
 }

@@ -93,6 +93,8 @@ export interface Options {
   cpuProfile: boolean;
   /** Write the results here (default loadtest/results). */
   outDir: string;
+  /** Measure single-object capacities (trivial route, one UserSession, one OrderBook) instead of a scenario. */
+  probe: boolean;
   /** Fan-out model only: print the capacity model for these watcher counts and exit. */
   simulate: number[] | null;
   /** Capacity model: measured per-object costs (JSON, fields of MeasuredCosts) to use instead of the defaults. */
@@ -132,6 +134,7 @@ const USAGE = `usage: npm run loadtest -- [options]
   --no-profile         no per-process CPU sampling
   --cpu-profile        V8 CPU profile of the worker during the measured window (miniflare/wrangler)
   --out DIR            results directory (default loadtest/results)
+  --probe              measure single-object capacities (GET /health, one user's reads and orders)
   --simulate N,N,...   print the fan-out / capacity model for these concurrent users and exit
   --costs FILE         (with --simulate) measured per-object costs, JSON (see docs/capacity.md)
   --workload-from FILE (with --simulate) per-trader rates from a results JSON of a load run
@@ -210,6 +213,7 @@ export function parseOptions(argv: string[]): Options | "help" {
       "no-profile": { type: "boolean" },
       "cpu-profile": { type: "boolean" },
       out: { type: "string" },
+      probe: { type: "boolean" },
       simulate: { type: "string" },
       costs: { type: "string" },
       "workload-from": { type: "string" },
@@ -270,6 +274,7 @@ export function parseOptions(argv: string[]): Options | "help" {
     profile: !values["no-profile"],
     cpuProfile: values["cpu-profile"] ?? false,
     outDir: values.out ?? "loadtest/results",
+    probe: values.probe ?? false,
     simulate: intList("simulate", values.simulate),
     costs: values.costs ?? null,
     workloadFrom: values["workload-from"] ?? null,

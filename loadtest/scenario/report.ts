@@ -3,6 +3,7 @@
  * (latency by percentile per operation, the per-second timeline, CPU by component). No dependencies.
  */
 import type { ChecksSummary } from "./checks.ts";
+import type { ProfileSummary } from "./cpu-profile.ts";
 import {
   type LatencySummary,
   mergeEncoded,
@@ -11,7 +12,7 @@ import {
   type WindowReport,
 } from "./metrics.ts";
 import type { Options } from "./options.ts";
-import type { ProfileSummary } from "./cpu-profile.ts";
+import type { ProbeFigure } from "./probe.ts";
 import type { CpuProfileSummary } from "./profile.ts";
 import type { ServerTimings } from "./server-log.ts";
 
@@ -54,6 +55,8 @@ export interface RunResults {
   serverTimings: ServerTimings | null;
   /** V8 CPU profiles of the worker's isolate, one per measured window (--cpu-profile). */
   workerProfiles: { label: string; summary: ProfileSummary }[];
+  /** `--probe`: single-object capacities. */
+  probes: ProbeFigure[] | null;
   timeline: TimelinePoint[];
   headline: {
     users: number;
@@ -98,6 +101,24 @@ export function renderMarkdown(r: RunResults): string {
   out.push(JSON.stringify(r.headline));
   out.push("```");
   out.push("");
+  if (r.probes) {
+    out.push("## Single-object capacities (--probe)");
+    out.push("");
+    out.push(
+      table(
+        ["what", "in flight", "per second", "p50 ms", "p95 ms", "errors"],
+        r.probes.map((p) => [
+          `\`${p.name}\``,
+          p.concurrency,
+          p.perSec,
+          p.latency.p50Ms,
+          p.latency.p95Ms,
+          p.errors,
+        ]),
+      ),
+    );
+    out.push("");
+  }
   if (r.verdicts.length > 0) {
     out.push(
       table(
@@ -121,7 +142,12 @@ export function renderMarkdown(r: RunResults): string {
     out.push(
       `${w.requests} requests in ${w.seconds} s = **${w.rps} req/s**, errors ${w.errors} (${pct(w.errorRate)}), ` +
         `all requests p50 ${w.latency.p50Ms} · p95 ${w.latency.p95Ms} · p99 ${w.latency.p99Ms} · max ${w.latency.maxMs} ms.` +
-        ` Load generator event-loop delay p99: ${(w as WindowReport & { generatorLoopP99Ms?: number }).generatorLoopP99Ms ?? "–"} ms.`,
+        ` Load generator event-loop delay p99: ${(w as WindowReport & { generatorLoopP99Ms?: number }).generatorLoopP99Ms ?? "–"} ms.` +
+        ` History reads answered by: ${
+          Object.entries(w.historySources ?? {})
+            .map(([k, v]) => `${k} ${v}`)
+            .join(", ") || "–"
+        }.`,
     );
     out.push("");
     out.push(
@@ -273,7 +299,9 @@ export function renderMarkdown(r: RunResults): string {
     out.push(
       table(
         ["function", "where", "self ms", "share"],
-        p.summary.topFunctions.slice(0, 20).map((f) => [`\`${f.name}\``, `\`${f.file}\``, f.selfMs, `${f.share} %`]),
+        p.summary.topFunctions
+          .slice(0, 20)
+          .map((f) => [`\`${f.name}\``, `\`${f.file}\``, f.selfMs, `${f.share} %`]),
       ),
     );
     out.push("");

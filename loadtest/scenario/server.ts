@@ -157,6 +157,8 @@ export async function startTarget(opts: StartOptions): Promise<Target> {
         persistTo: path.join(runDir, "state"),
         logFile,
         readyPath: "/ready",
+        // On a busy 2-core machine wrangler's two workerd instances take minutes to come up.
+        timeoutMs: 300_000,
       });
       cleanup.push(() => worker.stop());
       processes.unshift({
@@ -183,11 +185,11 @@ export async function startTarget(opts: StartOptions): Promise<Target> {
       );
       child.stderr?.pipe(out);
       cleanup.push(() => stopChild(child));
-      const url = await waitForLine(child, "MINIFLARE_READY ", "miniflare", 120_000);
+      const url = await waitForLine(child, "MINIFLARE_READY ", "miniflare", 300_000);
       child.stdout?.pipe(out);
       processes.unshift({ component: "worker (miniflare: node + workerd)", pid: child.pid ?? 0 });
       baseUrl = url.replace("localhost", "127.0.0.1");
-      const deadline = Date.now() + 60_000;
+      const deadline = Date.now() + 180_000;
       for (;;) {
         const ok = await fetch(`${baseUrl}/ready`)
           .then((r) => r.ok)

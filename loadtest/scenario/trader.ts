@@ -201,7 +201,11 @@ export class Trader {
     if (reply.status === 401 && codeOf(reply) === "token_expired" && (await this.refresh())) {
       reply = await this.ctx.http.request(method, path, { body, headers: this.headers() });
     }
-    this.ctx.window?.record(op, reply.status, reply.ms, reply.status >= 300 ? codeOf(reply) : undefined);
+    const w = this.ctx.window;
+    w?.record(op, reply.status, reply.ms, reply.status >= 300 ? codeOf(reply) : undefined);
+    const source = reply.headers["x-prepx-history-source"];
+    if (w && typeof source === "string")
+      w.historySources.set(source, (w.historySources.get(source) ?? 0) + 1);
     if (this.ctx.window) this.ctx.ticker.record(reply.status, reply.ms);
     return reply;
   }

@@ -87,7 +87,9 @@ async function tablesOf(db: PgClient): Promise<{ name: string; columns: string[]
 }
 
 async function ledgerSums(db: PgClient): Promise<LedgerSumRow[] | null> {
-  const { rows: exists } = await db.query("SELECT 1 FROM pg_tables WHERE schemaname = 'public' AND tablename = 'ledger_entries'");
+  const { rows: exists } = await db.query(
+    "SELECT 1 FROM pg_tables WHERE schemaname = 'public' AND tablename = 'ledger_entries'",
+  );
   if (exists.length === 0) return null;
   const { rows } = await db.query<LedgerSumRow>(
     `SELECT account, symbol, asset, sum(amount)::text AS amount FROM ledger_entries
@@ -112,46 +114,63 @@ export async function backup(
   log: Logger = stackLog,
 ): Promise<Manifest> {
   await mkdir(dir, { recursive: true });
-  const manifest: Manifest = { format: BACKUP_FORMAT, version: 1, createdAt: new Date().toISOString(), databases: [] };
+  const manifest: Manifest = {
+    format: BACKUP_FORMAT,
+    version: 1,
+    createdAt: new Date().toISOString(),
+    databases: [],
+  };
   for (const target of targetsOf(targets)) {
     const t = performance.now();
     await mkdir(path.join(dir, target.key), { recursive: true });
-    const entry = await withClient({ connectionString: target.url, application_name: "prepx-backup" }, async (db) => {
-      await db.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-      try {
-        const { rows: name } = await db.query<{ name: string }>("SELECT current_database() AS name");
-        const { rows: migrations } = await db.query<{ name: string; checksum: string }>(
-          "SELECT name, checksum FROM schema_migrations ORDER BY name",
-        );
-        const tables: TableEntry[] = [];
-        for (const table of await tablesOf(db)) {
-          const chunks: Buffer[] = [];
-          const columns = table.columns.map(escapeIdentifier).join(", ");
-          const rows = await copyOut(db, `COPY ${qualified(table.name)} (${columns}) TO STDOUT`, (c) =>
-            chunks.push(Buffer.from(c)),
+    const entry = await withClient(
+      { connectionString: target.url, application_name: "prepx-backup" },
+      async (db) => {
+        await db.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+        try {
+          const { rows: name } = await db.query<{ name: string }>("SELECT current_database() AS name");
+          const { rows: migrations } = await db.query<{ name: string; checksum: string }>(
+            "SELECT name, checksum FROM schema_migrations ORDER BY name",
           );
-          const data = Buffer.concat(chunks);
-          const file = `${target.key}/${table.name}.copy`;
-          await writeFile(path.join(dir, file), data);
-          tables.push({
-            name: table.name,
-            columns: table.columns,
-            rows,
-            file,
-            sha256: createHash("sha256").update(data).digest("hex"),
-          });
+          const tables: TableEntry[] = [];
+          for (const table of await tablesOf(db)) {
+            const chunks: Buffer[] = [];
+            const columns = table.columns.map(escapeIdentifier).join(", ");
+            const rows = await copyOut(db, `COPY ${qualified(table.name)} (${columns}) TO STDOUT`, (c) =>
+              chunks.push(Buffer.from(c)),
+            );
+            const data = Buffer.concat(chunks);
+            const file = `${target.key}/${table.name}.copy`;
+            await writeFile(path.join(dir, file), data);
+            tables.push({
+              name: table.name,
+              columns: table.columns,
+              rows,
+              file,
+              sha256: createHash("sha256").update(data).digest("hex"),
+            });
+          }
+          const ledger = await ledgerSums(db);
+          await db.query("COMMIT");
+          return {
+            key: target.key,
+            scope: target.scope,
+            name: name[0]?.name ?? "",
+            migrations,
+            tables,
+            ledger,
+          };
+        } catch (err) {
+          await db.query("ROLLBACK").catch(() => {});
+          throw err;
         }
-        const ledger = await ledgerSums(db);
-        await db.query("COMMIT");
-        return { key: target.key, scope: target.scope, name: name[0]?.name ?? "", migrations, tables, ledger };
-      } catch (err) {
-        await db.query("ROLLBACK").catch(() => {});
-        throw err;
-      }
-    });
+      },
+    );
     manifest.databases.push(entry);
     const rows = entry.tables.reduce((n, x) => n + x.rows, 0);
-    log(`backup: ${entry.name} → ${target.key}: ${entry.tables.length} tables, ${rows} rows (${Math.round(performance.now() - t)} ms)`);
+    log(
+      `backup: ${entry.name} → ${target.key}: ${entry.tables.length} tables, ${rows} rows (${Math.round(performance.now() - t)} ms)`,
+    );
   }
   await writeFile(path.join(dir, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);
   return manifest;
@@ -200,13 +219,20 @@ export interface RestoreReport {
  * table, when a file does not match its checksum, a target is not empty, or the restored counts or
  * ledger sums differ from the manifest.
  */
-export async function restore(dir: string, targets: DatabaseTargets, opts: RestoreOptions = {}): Promise<RestoreReport> {
+export async function restore(
+  dir: string,
+  targets: DatabaseTargets,
+  opts: RestoreOptions = {},
+): Promise<RestoreReport> {
   const log = opts.log ?? stackLog;
   const manifest = JSON.parse(await readFile(path.join(dir, "manifest.json"), "utf8")) as Manifest;
-  if (manifest.format !== BACKUP_FORMAT || manifest.version !== 1) throw new Error(`${dir} is not a PrepX backup`);
+  if (manifest.format !== BACKUP_FORMAT || manifest.version !== 1)
+    throw new Error(`${dir} is not a PrepX backup`);
   const shardsInBackup = manifest.databases.filter((d) => d.scope === "shard").length;
   if (shardsInBackup !== targets.shardUrls.length) {
-    throw new Error(`the backup has ${shardsInBackup} shards but ${targets.shardUrls.length} shard URLs were given`);
+    throw new Error(
+      `the backup has ${shardsInBackup} shards but ${targets.shardUrls.length} shard URLs were given`,
+    );
   }
   const available = {
     global: await loadMigrations(path.join(MIGRATIONS_DIR, "global")),
@@ -229,54 +255,68 @@ export async function restore(dir: string, targets: DatabaseTargets, opts: Resto
     // The schema, exactly as it was when the backup was taken.
     const migrations = entry.migrations.map((m) => {
       const file = available[entry.scope].find((f) => f.name === m.name);
-      if (!file) throw new Error(`migration ${m.name} of the backup is not in ${MIGRATIONS_DIR}/${entry.scope}`);
-      if (file.checksum !== m.checksum) throw new Error(`migration ${m.name} changed since the backup was taken`);
+      if (!file)
+        throw new Error(`migration ${m.name} of the backup is not in ${MIGRATIONS_DIR}/${entry.scope}`);
+      if (file.checksum !== m.checksum)
+        throw new Error(`migration ${m.name} changed since the backup was taken`);
       return file;
     });
     await migrateDatabase(target.url, migrations, entry.scope, () => {});
 
     const tables = entry.tables.filter((x) => x.name !== "schema_migrations");
-    const rows = await withClient({ connectionString: target.url, application_name: "prepx-restore" }, async (db) => {
-      const order = await loadOrder(
-        db,
-        tables.map((x) => x.name),
-      );
-      await db.query("BEGIN");
-      try {
-        if (opts.clean) {
-          await db.query(`TRUNCATE ${order.map(qualified).join(", ")} RESTART IDENTITY CASCADE`);
-        } else {
-          const counts = await rowCounts(db, order);
-          const busy = [...counts].filter(([, n]) => n > 0).map(([name]) => name);
-          if (busy.length > 0) throw new Error(`${target.key}: tables ${busy.join(", ")} are not empty (use --clean)`);
-        }
-        let total = 0;
-        for (const name of order) {
-          const table = tables.find((x) => x.name === name) as TableEntry;
-          const columns = table.columns.map(escapeIdentifier).join(", ");
-          total += await copyIn(db, `COPY ${qualified(name)} (${columns}) FROM STDIN`, data.get(name) ?? Buffer.alloc(0));
-        }
-        await resetSequences(db);
-        // Verify inside the transaction: a restore that does not match is rolled back.
-        const counts = await rowCounts(db, order);
-        for (const table of tables) {
-          if (counts.get(table.name) !== table.rows) {
-            throw new Error(`${target.key}.${table.name}: ${counts.get(table.name)} rows restored, ${table.rows} backed up`);
+    const rows = await withClient(
+      { connectionString: target.url, application_name: "prepx-restore" },
+      async (db) => {
+        const order = await loadOrder(
+          db,
+          tables.map((x) => x.name),
+        );
+        await db.query("BEGIN");
+        try {
+          if (opts.clean) {
+            await db.query(`TRUNCATE ${order.map(qualified).join(", ")} RESTART IDENTITY CASCADE`);
+          } else {
+            const counts = await rowCounts(db, order);
+            const busy = [...counts].filter(([, n]) => n > 0).map(([name]) => name);
+            if (busy.length > 0)
+              throw new Error(`${target.key}: tables ${busy.join(", ")} are not empty (use --clean)`);
           }
+          let total = 0;
+          for (const name of order) {
+            const table = tables.find((x) => x.name === name) as TableEntry;
+            const columns = table.columns.map(escapeIdentifier).join(", ");
+            total += await copyIn(
+              db,
+              `COPY ${qualified(name)} (${columns}) FROM STDIN`,
+              data.get(name) ?? Buffer.alloc(0),
+            );
+          }
+          await resetSequences(db);
+          // Verify inside the transaction: a restore that does not match is rolled back.
+          const counts = await rowCounts(db, order);
+          for (const table of tables) {
+            if (counts.get(table.name) !== table.rows) {
+              throw new Error(
+                `${target.key}.${table.name}: ${counts.get(table.name)} rows restored, ${table.rows} backed up`,
+              );
+            }
+          }
+          const ledger = await ledgerSums(db);
+          if (JSON.stringify(ledger) !== JSON.stringify(entry.ledger)) {
+            throw new Error(`${target.key}: ledger sums differ from the backup's`);
+          }
+          await db.query("COMMIT");
+          return total;
+        } catch (err) {
+          await db.query("ROLLBACK").catch(() => {});
+          throw err;
         }
-        const ledger = await ledgerSums(db);
-        if (JSON.stringify(ledger) !== JSON.stringify(entry.ledger)) {
-          throw new Error(`${target.key}: ledger sums differ from the backup's`);
-        }
-        await db.query("COMMIT");
-        return total;
-      } catch (err) {
-        await db.query("ROLLBACK").catch(() => {});
-        throw err;
-      }
-    });
+      },
+    );
     report.databases.push({ key: target.key, tables: tables.length, rows });
-    log(`restore: ${target.key}: ${tables.length} tables, ${rows} rows, verified (${Math.round(performance.now() - t)} ms)`);
+    log(
+      `restore: ${target.key}: ${tables.length} tables, ${rows} rows, verified (${Math.round(performance.now() - t)} ms)`,
+    );
   }
   return report;
 }

@@ -70,7 +70,8 @@ class CopyIn extends CopyQuery {
   }
   override handleCopyInResponse(connection: Connection): void {
     const size = 64 * 1024;
-    for (let i = 0; i < this.data.length; i += size) connection.sendCopyFromChunk(this.data.subarray(i, i + size));
+    for (let i = 0; i < this.data.length; i += size)
+      connection.sendCopyFromChunk(this.data.subarray(i, i + size));
     connection.endCopyFrom();
   }
 }

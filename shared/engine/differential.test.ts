@@ -68,6 +68,7 @@ describe("fast engine against the reference engine", () => {
           if (!sameEvents(fastOut, refOut)) expect(fastOut).toEqual(refOut);
           checker.check(cmd, fastOut);
           builder.observe(fastOut);
+          expect(fast.nextExpiryAt).toBe(reference.nextExpiryAt);
           if (i % 64 === 63) expect(fast.stateHash()).toBe(reference.stateHash());
         }
         expect(fast.stateHash()).toBe(reference.stateHash());
@@ -94,7 +95,7 @@ describe("determinism", () => {
       }),
       { numRuns: LONG ? 500 : 40, seed: SEED },
     );
-  });
+  }, 600_000);
 
   it("a book restored from a JSON snapshot behaves exactly like the original", () => {
     fc.assert(
@@ -115,7 +116,7 @@ describe("determinism", () => {
       }),
       { numRuns: LONG ? 500 : 60, seed: SEED },
     );
-  });
+  }, 600_000);
 });
 
 describe("robustness", () => {
@@ -164,5 +165,5 @@ describe("robustness", () => {
       { numRuns: 3_000, seed: SEED },
     );
     expect(engine.depth(1).bids.length + engine.depth(1).asks.length).toBeGreaterThanOrEqual(0);
-  });
+  }, 120_000);
 });

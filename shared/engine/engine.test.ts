@@ -550,6 +550,7 @@ describe("time-based expiry", () => {
     place(e, { orderId: "early", tif: "day", limitPrice: 99, expiresAt: T0 + 1_000 });
     place(e, { orderId: "stop", tif: "day", type: "stop", stopPrice: 200, expiresAt: T0 + 1_000 });
     place(e, { orderId: "gtc", limitPrice: 98 });
+    expect(e.nextExpiryAt).toBe(T0 + 1_000);
     expect(run(e, { kind: "tick", now: T0 + 999 })).toEqual([]);
     const out = run(e, { kind: "tick", now: T0 + 5_000 });
     expect(
@@ -557,6 +558,7 @@ describe("time-based expiry", () => {
     ).toEqual(["early", "stop", "late"]);
     expect(types(out)).toEqual(["expired", "book", "expired", "expired", "book"]);
     expect(e.openOrderCount).toBe(1);
+    expect(e.nextExpiryAt).toBeNull();
     expect(e.closedOrderStatus("early")).toBe("expired");
   });
 });
@@ -606,6 +608,20 @@ describe("snapshot and restore", () => {
     ];
     for (const cmd of next) expect(run(copy, cmd)).toEqual(run(e, cmd));
     expect(copy.stateHash()).toBe(e.stateHash());
+  });
+
+  it("still restores snapshots that hold the recently closed ids as one list", () => {
+    const e = engine({}, { closedOrderMemory: 2 });
+    for (const id of ["a", "b", "c"]) {
+      place(e, { orderId: id, limitPrice: 100 });
+      run(e, { kind: "cancel", now: T0, orderId: id });
+    }
+    const { closedPrevious, closedCurrent, ...rest } = e.snapshot();
+    const legacy = { ...rest, closed: [...closedPrevious, ...closedCurrent] } as unknown as EngineSnapshot;
+    const copy = MatchingEngine.restore(legacy);
+    expect(copy.closedOrderStatus("c")).toBe("canceled");
+    expect(copy.closedOrderStatus("b")).toBe("canceled");
+    expect(rejectReason(run(copy, { kind: "cancel", now: T0, orderId: "c" }))).toBe("order_not_open");
   });
 
   it("gives different hashes to different states", () => {

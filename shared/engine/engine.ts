@@ -3,7 +3,7 @@
  *
  * Layout (see docs/engine.md):
  * - Orders live in a pool of parallel typed arrays indexed by slot (struct of arrays), recycled through a
- *   free list, so resting an order allocates nothing but its map entry.
+ *   free list, so resting an order allocates nothing (its id and account strings come with the command).
  * - Each price level is an intrusive doubly linked FIFO list of slots (`oNext` / `oPrev`), with its total.
  * - Levels of each side sit in a `LevelIndex` (sorted typed array, best level last).
  * - Untriggered stops use the same structures in two more sides (buy stops: lowest stop first; sell stops:
@@ -291,6 +291,13 @@ export class MatchingEngine {
   get openOrderCount(): number {
     return this._open;
   }
+  /**
+   * Earliest `expiresAt` among open orders, or null: the time of the next `tick` that will expire
+   * something (O(1), for scheduling an alarm).
+   */
+  get nextExpiryAt(): number | null {
+    return this.heapN === 0 ? null : (this.oExp[this.heap[0] as number] as number);
+  }
 
   /**
    * Apply one command and append its events to `out`. Bad commands produce a "rejected" event; this
@@ -442,10 +449,19 @@ export class MatchingEngine {
     engine._fillId = snap.fillId;
     engine._prioSeq = snap.prioSeq;
     engine._last = snap.lastTradePrice ?? 0;
-    for (const [id, status] of snap.closedPrevious) {
+    let previous = snap.closedPrevious ?? [];
+    let current = snap.closedCurrent ?? [];
+    // Snapshots written before the two-generation memory held one `closed` list, oldest first.
+    const legacy = (snap as { closed?: [string, OrderStatus][] }).closed;
+    if (snap.closedCurrent === undefined && legacy !== undefined) {
+      const cap = snap.options.closedOrderMemory;
+      current = cap === 0 ? [] : legacy.slice(-cap);
+      previous = cap === 0 ? [] : legacy.slice(0, -cap).slice(-cap);
+    }
+    for (const [id, status] of previous) {
       engine.closedPrev?.add(id, hashId(id), CLOSED_STATUSES.indexOf(status));
     }
-    for (const [id, status] of snap.closedCurrent) {
+    for (const [id, status] of current) {
       engine.closedCur?.add(id, hashId(id), CLOSED_STATUSES.indexOf(status));
     }
     for (const o of snap.bids) engine.restoreOrder(o, LOC_BOOK);

@@ -572,6 +572,13 @@ export class ReferenceEngine {
     };
   }
 
+  get nextExpiryAt(): number | null {
+    const times = [...this.bids, ...this.asks, ...this.buyStops, ...this.sellStops].flatMap((o) =>
+      o.expiresAt === null ? [] : [o.expiresAt],
+    );
+    return times.length === 0 ? null : Math.min(...times);
+  }
+
   get openOrderCount(): number {
     return this.bids.length + this.asks.length + this.buyStops.length + this.sellStops.length;
   }
