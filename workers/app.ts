@@ -17,6 +17,7 @@ import { marketData } from "./routes/market-data.ts";
 import { marketDataApi, marketDataStream } from "./routes/market-data-api.ts";
 import { me } from "./routes/me.ts";
 import { stream } from "./routes/stream.ts";
+import { documentStreams } from "./routes/stream-docs.ts";
 import { trading } from "./routes/trading.ts";
 
 /** Largest request body the API accepts; orders and auth payloads are tiny. */
@@ -72,6 +73,7 @@ export function buildApp() {
   app.route("/", stream);
 
   registerSecuritySchemes(app);
+  documentStreams(app);
   app.doc31("/openapi.json", OPENAPI_INFO);
   app.get("/docs", (c) => c.html(renderReference(app.getOpenAPI31Document(OPENAPI_INFO))));
   app.notFound(notFound);

@@ -32,7 +32,7 @@ const AUTH_ROUTES = [
  * Deliberately not part of the API document: infrastructure routes, and the WebSocket upgrade
  * `/stream`, which OpenAPI cannot describe (its messages are documented with the stream).
  */
-const UNDOCUMENTED = new Set(["/health", "/ready", "/openapi.json", "/docs", "/stream"]);
+const UNDOCUMENTED = new Set(["/health", "/ready", "/openapi.json", "/docs"]);
 /** Development-only tooling (disabled outside development) is not part of the public API either. */
 const isDevTooling = (path: string) => path.startsWith("/v2/dev/");
 
