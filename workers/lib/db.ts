@@ -27,7 +27,13 @@ export function requireUrl(value: string | undefined, name: string): string {
  */
 export function openPool(env: Env, url: string): Pool {
   configureNeon(env);
-  return new Pool({ connectionString: url, max: 1 });
+  const pool = new Pool({ connectionString: url, max: 1 });
+  // An idle connection that the runtime drops after its request ended emits "error"; without a listener
+  // that becomes an uncaught exception. The next query simply opens a new connection.
+  pool.on("error", (err: Error) => {
+    console.warn(JSON.stringify({ level: "warn", msg: "postgres pool connection lost", error: err.message }));
+  });
+  return pool;
 }
 
 /** One-shot SQL over HTTP: the cheapest way to run a single statement from a Worker. */
