@@ -71,10 +71,6 @@ class Rng {
   }
 }
 
-function hex8(n: number): string {
-  return (n >>> 0).toString(16).padStart(8, "0");
-}
-
 function mix32(n: number): number {
   let h = Math.imul(n ^ 0x9e3779b9, 0x85ebca6b);
   h ^= h >>> 13;
@@ -82,12 +78,37 @@ function mix32(n: number): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
-/** A UUID-shaped id for order number n; every call builds a new string (no cached hash). */
+const HEX = Array.from("0123456789abcdef", (c) => c.charCodeAt(0));
+const ID_CODES = new Array<number>(36).fill(0);
+
+/** Writes the 4-bit groups of `value` (most significant first) into ID_CODES[at, at + count). */
+function putHex(value: number, at: number, count: number): void {
+  let v = value;
+  for (let i = at + count - 1; i >= at; i--) {
+    ID_CODES[i] = HEX[v % 16] as number;
+    v = Math.floor(v / 16);
+  }
+}
+
+/**
+ * A UUID-shaped id for order number n (random-looking head, n in the last 12 hex digits). Every call
+ * builds one new flat string in one step, as a JSON / RPC decoder would, with no cached hash.
+ */
 function orderId(n: number): string {
-  const a = hex8(mix32(n));
-  const b = hex8(mix32(n + 0x51ed27));
-  const tail = n.toString(16).padStart(12, "0");
-  return [a, b.slice(0, 4), `4${b.slice(5, 8)}`, `8${a.slice(1, 4)}`, tail].join("-");
+  const a = mix32(n);
+  const b = mix32(n + 0x51ed27);
+  putHex(a, 0, 8);
+  ID_CODES[8] = 45;
+  putHex(b >>> 16, 9, 4);
+  ID_CODES[13] = 45;
+  ID_CODES[14] = 52; // version 4
+  putHex(b & 0xfff, 15, 3);
+  ID_CODES[18] = 45;
+  ID_CODES[19] = 56; // variant 8
+  putHex(a & 0xfff, 20, 3);
+  ID_CODES[23] = 45;
+  putHex(n, 24, 12);
+  return String.fromCharCode.apply(null, ID_CODES);
 }
 
 function orderNumber(id: string): number {
