@@ -1,10 +1,8 @@
 // Alpaca's official SDK, pointed at PrepX by changing only the base URL and keys, places, lists,
 // replaces and cancels orders and receives trade_updates.
 import { streaming, trading } from "@alpacahq/alpaca-trade-api";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { runSeeds } from "../scripts/stack/seed.ts";
-import { DEMO_USERS, demoUsersSeeder } from "../scripts/stack/seed-users.ts";
-import { api, baseUrl, freshIp, newTrader, type Trader } from "./client.ts";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { adminToken as adminLogin, api, baseUrl, freshIp, newTrader, type Trader } from "./client.ts";
 
 // This file trades CRUX only and cancels what it leaves open.
 const SYMBOL = "CRUX";
@@ -16,21 +14,10 @@ let stream: streaming.TradingStream;
 const updates: streaming.TradeUpdate[] = [];
 
 beforeAll(async () => {
-  const stackEnv = inject("stackEnv");
-  await runSeeds({
-    globalUrl: stackEnv.DATABASE_URL ?? "",
-    shardUrls: JSON.parse(stackEnv.SHARD_DATABASE_URLS ?? "[]") as string[],
-    seeders: [demoUsersSeeder],
-    log: () => {},
-  });
-  const adminUser = DEMO_USERS.find((u) => u.role === "admin")!;
-  const login = await api<{ access_token: string }>("POST", "/v1/auth/login", {
-    ip: freshIp(),
-    body: { email: adminUser.email, password: adminUser.password },
-  });
+  const admin = await adminLogin();
   [trader, maker] = await Promise.all([newTrader("sdk"), newTrader("sdk-maker")]);
   await api("POST", `/admin/users/${maker.id}/grants`, {
-    token: login.body.access_token,
+    token: admin,
     ip: freshIp(),
     body: { symbol: SYMBOL, qty: "50", price: "250.00" },
   });

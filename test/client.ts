@@ -140,3 +140,20 @@ export function openSocket(path: string, headers: Record<string, string> = {}): 
     ws.once("error", reject);
   });
 }
+
+/**
+ * An access token of the seeded admin (the test stack runs the default seeds, demo users included), for
+ * admin routes such as share grants and market control.
+ */
+export async function adminToken(): Promise<string> {
+  const { DEMO_USERS } = await import("../scripts/stack/seed-users.ts");
+  const admin = DEMO_USERS.find((u) => u.role === "admin");
+  if (!admin) throw new Error("no seeded admin");
+  const login = await api<{ access_token: string }>("POST", "/v1/auth/login", {
+    ip: freshIp(),
+    body: { email: admin.email, password: admin.password },
+  });
+  if (login.status !== 200)
+    throw new Error(`admin login failed: ${login.status} ${JSON.stringify(login.body)}`);
+  return login.body.access_token;
+}

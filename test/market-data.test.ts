@@ -2,13 +2,19 @@
 // `wrangler dev`: an admin starts EPIC's market maker, a trader trades against it, the trades become bars
 // through the queue, and the data API, the data stream and the caches answer in Alpaca's shapes.
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { runSeeds } from "../scripts/stack/seed.ts";
-import { DEMO_USERS, demoUsersSeeder } from "../scripts/stack/seed-users.ts";
 import { aggregateBars, type BarTrade, TIMEFRAMES, vwapString } from "../shared/market/bars.ts";
 import { writeTradesAndBars } from "../workers/consumers/bars.ts";
 import type { Env } from "../workers/env.ts";
 import { readBars } from "../workers/lib/market/queries.ts";
-import { api, freshIp, type JsonSocket, newTrader, openSocket, type Trader } from "./client.ts";
+import {
+  adminToken as adminLogin,
+  api,
+  freshIp,
+  type JsonSocket,
+  newTrader,
+  openSocket,
+  type Trader,
+} from "./client.ts";
 
 // EPIC is used by no other test file; the market is stopped and orders canceled in afterAll.
 const SYMBOL = "EPIC";
@@ -63,20 +69,7 @@ async function until<T>(
 }
 
 beforeAll(async () => {
-  const stackEnv = inject("stackEnv");
-  await runSeeds({
-    globalUrl: stackEnv.DATABASE_URL ?? "",
-    shardUrls: JSON.parse(stackEnv.SHARD_DATABASE_URLS ?? "[]") as string[],
-    seeders: [demoUsersSeeder],
-    log: () => {},
-  });
-  const adminUser = DEMO_USERS.find((u) => u.role === "admin")!;
-  const login = await api<{ access_token: string }>("POST", "/v1/auth/login", {
-    ip: freshIp(),
-    body: { email: adminUser.email, password: adminUser.password },
-  });
-  expect(login.status).toBe(200);
-  adminToken = login.body.access_token;
+  adminToken = await adminLogin();
   trader = await newTrader("md");
   const key = await trader.call<{ key_id: string; secret_key: string }>("POST", "/v1/api-keys", {
     name: "data",

@@ -1,8 +1,14 @@
 // Issue 7: traders trade with each other through the real HTTP / WebSocket surface of `wrangler dev`.
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { runSeeds } from "../scripts/stack/seed.ts";
-import { DEMO_USERS, demoUsersSeeder } from "../scripts/stack/seed-users.ts";
-import { api, freshIp, type JsonSocket, newTrader, openSocket, type Trader } from "./client.ts";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  adminToken as adminLogin,
+  api,
+  freshIp,
+  type JsonSocket,
+  newTrader,
+  openSocket,
+  type Trader,
+} from "./client.ts";
 
 type Order = { id: string; status: string; client_order_id: string } & Record<string, unknown>;
 type Account = Record<string, string>;
@@ -19,20 +25,7 @@ async function admin(method: string, path: string, body?: unknown) {
 }
 
 beforeAll(async () => {
-  const stackEnv = inject("stackEnv");
-  await runSeeds({
-    globalUrl: stackEnv.DATABASE_URL ?? "",
-    shardUrls: JSON.parse(stackEnv.SHARD_DATABASE_URLS ?? "[]") as string[],
-    seeders: [demoUsersSeeder],
-    log: () => {},
-  });
-  const adminUser = DEMO_USERS.find((u) => u.role === "admin")!;
-  const login = await api<{ access_token: string }>("POST", "/v1/auth/login", {
-    ip: freshIp(),
-    body: { email: adminUser.email, password: adminUser.password },
-  });
-  expect(login.status).toBe(200);
-  adminToken = login.body.access_token;
+  adminToken = await adminLogin();
   [alice, bob] = await Promise.all([newTrader("alice"), newTrader("bob")]);
   // A long-only market has no shares until someone is given some: Bob gets inventory, as a market maker would.
   const grant = await admin("POST", `/admin/users/${bob.id}/grants`, {
