@@ -81,7 +81,9 @@ describe("capacity plan", () => {
     const p = plan(1_000_000);
     expect(p.today[0]?.utilization).toBeGreaterThan(1);
     expect(p.breaksFirst).toContain(p.today[0]?.resource ?? "?");
-    expect(plan(10, DEFAULT_COSTS, DEFAULT_LIMITS, { ...DEFAULT_WORKLOAD, activeShare: 0.01 }).breaksFirst).toBe("nothing");
+    expect(
+      plan(10, DEFAULT_COSTS, DEFAULT_LIMITS, { ...DEFAULT_WORKLOAD, activeShare: 0.01 }).breaksFirst,
+    ).toBe("nothing");
   });
 });
 
