@@ -87,7 +87,6 @@ interface SocketState {
   snapshotsInWindow: number;
 }
 
-
 function jsonResponse(status: number, code: string, message: string): Response {
   return Response.json({ code, message }, { status });
 }
@@ -96,8 +95,9 @@ function jsonResponse(status: number, code: string, message: string): Response {
  * One matching engine per symbol (`idFromName(symbol)`), durable in the object's SQLite storage.
  *
  * - RPC: `submit` / `submitMany` (place, cancel, replace) return the engine's events once the batch, its
- *   journal row and its outbox rows are committed in one transaction; `snapshot`, `status`, and the admin
- *   calls `halt`, `resume`, `cancelAll`, `setReferencePrice`, `configure`.
+ *   journal row and its outbox rows are committed in one transaction (calls that arrive while a commit is
+ *   on its way to disk share the next one: group commit); `snapshot`, `status`, and the admin calls
+ *   `halt`, `resume`, `cancelAll`, `setReferencePrice`, `configure`.
  * - Recovery: latest engine snapshot plus the journal tail, inside `blockConcurrencyWhile` on every wake.
  * - Outbox: one alarm delivers account events to UserSessions and all events to the trade-events Queue.
  * - Market data: hibernatable WebSockets (`fetch` is only the upgrade), see docs/market-data-protocol.md.
@@ -331,7 +331,8 @@ export class OrderBook extends DurableObject<Env> {
     const wanted = this.wantedDuringRun;
     this.wantedDuringRun = null;
     // Heartbeat while the book is busy: the next commits find the alarm armed and skip setAlarm.
-    if (active || wanted !== null || this.commitsSinceAlarm > 0) this.schedule(end + this.outboxPolicy.delayMs);
+    if (active || wanted !== null || this.commitsSinceAlarm > 0)
+      this.schedule(end + this.outboxPolicy.delayMs);
     if (wanted !== null) this.schedule(wanted);
     this.scheduleNext(end);
   }

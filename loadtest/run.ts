@@ -19,6 +19,7 @@ import {
   type CpuProfile,
   type ProfileSummary,
   type RunningProfile,
+  SourceMap,
   startCpuProfile,
   summarizeProfile,
 } from "./scenario/cpu-profile.ts";
@@ -118,6 +119,7 @@ async function main(): Promise<void> {
       processes: [],
       logFile: null,
       inspectorPort: null,
+      sourceMapFile: null,
       stop: async () => {},
     };
     say(`driving the running PrepX at ${u.origin} (its own rate limits apply)`);
@@ -125,6 +127,7 @@ async function main(): Promise<void> {
     target = await startTarget({
       mode: opts.server,
       replica: opts.replica,
+      pgAuth: opts.pgAuth,
       log: say,
       vars: {
         ENVIRONMENT: "development",
@@ -224,12 +227,24 @@ async function main(): Promise<void> {
         { runId, runSalt, from: 0, to: 1, concurrency: 1 },
         () => {},
       );
+      const v8probe =
+        opts.cpuProfile && target.inspectorPort
+          ? await startCpuProfile(target.inspectorPort).catch(() => null)
+          : null;
       probes = await runProbes(http, market, (probeUser as { accessToken: string }).accessToken, {
         concurrency: 16,
         seconds: Math.min(opts.duration, 15),
         symbol: opts.symbols.includes("DYNA") ? "DYNA" : (opts.symbols[0] as string),
         log: say,
       });
+      const raw = v8probe ? await v8probe.stop().catch(() => null) : null;
+      if (raw) {
+        profiles.push({
+          label: "probes",
+          summary: summarizeProfile(raw, 30, sourceMapOf(target.sourceMapFile)),
+        });
+        lastProfile = raw;
+      }
       profiler.measure(false);
     }
     const steps = opts.probe ? [] : opts.ramp.length > 0 ? opts.ramp : [opts.users];
@@ -352,7 +367,10 @@ async function main(): Promise<void> {
       if (v8) {
         const raw = await v8.stop().catch(() => null);
         if (raw) {
-          profiles.push({ label: w.label, summary: summarizeProfile(raw) });
+          profiles.push({
+            label: w.label,
+            summary: summarizeProfile(raw, 30, sourceMapOf(target.sourceMapFile)),
+          });
           lastProfile = raw;
         }
       }
@@ -473,6 +491,15 @@ async function main(): Promise<void> {
   if (failure) process.exitCode = 1;
   else if (checks && !checks.ok) process.exitCode = 2;
   console.log(JSON.stringify(headline));
+}
+
+function sourceMapOf(file: string | null): SourceMap | null {
+  if (!file) return null;
+  try {
+    return new SourceMap(JSON.parse(readFileSync(file, "utf8")) as { sources: string[]; mappings: string });
+  } catch {
+    return null;
+  }
 }
 
 /** An active trader's request and order-command rates, from the headline window of a load run. */

@@ -2,6 +2,18 @@
  * The durable heart of an OrderBook object: the engine, its journal, snapshots and outbox, and the commit
  * path that ties them together. Uses only the SQL helper, so it holds no sockets and no alarms; the
  * Durable Object class around it does.
+ *
+ * Durability design (issue 5):
+ * - Every committed batch is one journal row (the commands exactly as processed, `now` included, and the
+ *   events they produced), written together with the batch's outbox rows in one synchronous transaction.
+ *   Replies leave only once that transaction is durable (the object's output gate).
+ * - Recovery is the latest engine snapshot plus a replay of the journal's commands after it. The engine is
+ *   deterministic, and each replayed batch must end on the engine seq it recorded, or the wake fails.
+ * - Snapshots are taken by the alarm every `snapshotEveryCommands` commands, or after `snapshotMaxAgeMs`
+ *   of activity, split into parts under SQLite's 2 MB row limit; the two latest are kept.
+ * - Journal rows are pruned once both kept snapshots cover them, the outbox no longer needs them, and
+ *   they are older than the audit window (`journalRetentionMs`).
+ * - Outbox rows reference their journal row, so each event is stored once however many receivers it has.
  * @internal
  */
 import { MatchingEngine } from "../../shared/engine/index.ts";

@@ -9,7 +9,7 @@ import WebSocket from "ws";
 
 export interface ProfileNode {
   id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
+  callFrame: { functionName: string; url: string; lineNumber: number; columnNumber?: number };
   hitCount?: number;
   children?: number[];
 }
@@ -31,8 +31,81 @@ export interface ProfileSummary {
   topFiles: { file: string; selfMs: number; share: number }[];
 }
 
+const B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/**
+ * Maps positions in the bundled worker back to the repository's sources (a source map v3 reader, enough
+ * for `wrangler deploy --dry-run` output: `mappings` with base64 VLQ segments).
+ */
+export class SourceMap {
+  private readonly sources: string[];
+  /** Per generated line: [generated column, source index, source line], by column. */
+  private readonly lines: Int32Array[] = [];
+
+  constructor(map: { sources: string[]; mappings: string }) {
+    this.sources = map.sources;
+    let src = 0;
+    let srcLine = 0;
+    for (const line of map.mappings.split(";")) {
+      const segs: number[] = [];
+      let col = 0;
+      for (const seg of line.split(",")) {
+        if (!seg) continue;
+        const v = decodeVlq(seg);
+        col += v[0] ?? 0;
+        if (v.length >= 4) {
+          src += v[1] ?? 0;
+          srcLine += v[2] ?? 0;
+          segs.push(col, src, srcLine);
+        }
+      }
+      this.lines.push(Int32Array.from(segs));
+    }
+  }
+
+  /** 0-based generated line and column → "path:line" (1-based), or null. */
+  lookup(line: number, column: number): { file: string; line: number } | null {
+    const segs = this.lines[line];
+    if (!segs || segs.length === 0) return null;
+    let lo = 0;
+    let hi = segs.length / 3 - 1;
+    let best = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if ((segs[mid * 3] as number) <= column) {
+        best = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    if (best < 0) best = 0;
+    const file = this.sources[segs[best * 3 + 1] as number];
+    return file === undefined ? null : { file: cleanSource(file), line: (segs[best * 3 + 2] as number) + 1 };
+  }
+}
+
+function decodeVlq(seg: string): number[] {
+  const out: number[] = [];
+  let value = 0;
+  let shift = 0;
+  for (const ch of seg) {
+    const digit = B64.indexOf(ch);
+    value += (digit & 31) << shift;
+    if (digit & 32) shift += 5;
+    else {
+      out.push(value & 1 ? -(value >>> 1) : value >>> 1);
+      value = 0;
+      shift = 0;
+    }
+  }
+  return out;
+}
+
+function cleanSource(file: string): string {
+  return shortFile(file.replace(/^(\.\.\/)+/, ""));
+}
+
 /** Self time per function and per file; shares are of the non-idle time. */
-export function summarizeProfile(p: CpuProfile, top = 25): ProfileSummary {
+export function summarizeProfile(p: CpuProfile, top = 25, map: SourceMap | null = null): ProfileSummary {
   const totalUs = Math.max(1, p.endTime - p.startTime);
   const samples = p.nodes.reduce((a, n) => a + (n.hitCount ?? 0), 0);
   const usPerSample = samples > 0 ? totalUs / samples : 0;
@@ -46,9 +119,14 @@ export function summarizeProfile(p: CpuProfile, top = 25): ProfileSummary {
     if (name === "(idle)" || name === "(program)" || name === "(garbage collector)") {
       if (name === "(idle)") idle += hits;
     }
-    const file = shortFile(n.callFrame.url) || name;
-    const key = `${name}@${file}:${n.callFrame.lineNumber}`;
-    const e = byFn.get(key) ?? { name, file: `${file}:${n.callFrame.lineNumber + 1}`, hits: 0 };
+    const mapped =
+      map && n.callFrame.url.endsWith("index.js")
+        ? map.lookup(n.callFrame.lineNumber, n.callFrame.columnNumber ?? 0)
+        : null;
+    const file = mapped?.file ?? (shortFile(n.callFrame.url) || name);
+    const where = mapped ? `${mapped.file}:${mapped.line}` : `${file}:${n.callFrame.lineNumber + 1}`;
+    const key = `${name}@${where}`;
+    const e = byFn.get(key) ?? { name, file: where, hits: 0 };
     e.hits += hits;
     byFn.set(key, e);
     byFile.set(file, (byFile.get(file) ?? 0) + hits);

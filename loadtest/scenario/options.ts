@@ -87,6 +87,8 @@ export interface Options {
   marketSim: boolean;
   /** Run the read replica (as in dev). */
   replica: boolean;
+  /** Postgres client auth of the throw-away stack: clear-text password (as via Neon's proxy) or SCRAM in the isolate. */
+  pgAuth: "password" | "scram";
   /** Profile CPU by process every second (Linux /proc). */
   profile: boolean;
   /** Capture a V8 CPU profile of the worker through its inspector during the measured window. */
@@ -110,7 +112,7 @@ const USAGE = `usage: npm run loadtest -- [options]
 
   --users N            concurrent traders (default 100)
   --duration S         measured seconds (default 60; per step with --ramp)
-  --warmup S           unmeasured seconds of traffic first (default 10)
+  --warmup S           unmeasured seconds of traffic first (default 15)
   --ramp A,B,C         step ramp: run each user count in turn, stop at the first that misses the targets
   --seed TEXT          random seed (default "prepx")
   --think-ms MS        mean think time of a person (default 5000)
@@ -131,6 +133,8 @@ const USAGE = `usage: npm run loadtest -- [options]
   --target URL         drive a running PrepX instead (http://127.0.0.1:8787); localhost only
   --no-market-sim      keep the market-maker bots off
   --no-replica         no streaming read replica in the throw-away stack
+  --pg-scram           keep SCRAM for the worker's Postgres connections (default: clear-text password, as
+                       the Neon driver sends it to Neon's proxy; SCRAM runs 4,096 PBKDF2 rounds in the isolate)
   --no-profile         no per-process CPU sampling
   --cpu-profile        V8 CPU profile of the worker during the measured window (miniflare/wrangler)
   --out DIR            results directory (default loadtest/results)
@@ -210,6 +214,7 @@ export function parseOptions(argv: string[]): Options | "help" {
       target: { type: "string" },
       "no-market-sim": { type: "boolean" },
       "no-replica": { type: "boolean" },
+      "pg-scram": { type: "boolean" },
       "no-profile": { type: "boolean" },
       "cpu-profile": { type: "boolean" },
       out: { type: "string" },
@@ -247,7 +252,7 @@ export function parseOptions(argv: string[]): Options | "help" {
   return {
     users,
     duration,
-    warmup: positiveInt("warmup", values.warmup, 10, 600),
+    warmup: positiveInt("warmup", values.warmup, 15, 600),
     seed: values.seed ?? "prepx",
     thinkMs: positiveInt("think-ms", values["think-ms"], 5_000, 3_600_000),
     botFraction: fraction("bot-fraction", values["bot-fraction"], 0.1),
@@ -271,6 +276,7 @@ export function parseOptions(argv: string[]): Options | "help" {
     target: values.target ?? null,
     marketSim: !values["no-market-sim"],
     replica: !values["no-replica"],
+    pgAuth: values["pg-scram"] ? "scram" : "password",
     profile: !values["no-profile"],
     cpuProfile: values["cpu-profile"] ?? false,
     outDir: values.out ?? "loadtest/results",

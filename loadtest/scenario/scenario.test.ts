@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { crossTraderConflicts, ledgerDifference } from "./checks.ts";
+import { SourceMap, summarizeProfile } from "./cpu-profile.ts";
 import { assertLocalTarget } from "./http.ts";
 import {
   classifyStatus,
@@ -242,5 +243,42 @@ describe("server access log", () => {
       "DELETE /v2/orders/{id}",
     );
     expect(routeOf("GET", "/v2/account")).toBe("GET /v2/account");
+  });
+});
+
+describe("worker CPU profiles", () => {
+  it("maps bundle positions back to the repository's sources", () => {
+    // line 0: col 0 → a.ts:1, col 10 → b.ts:5; line 1: col 4 → b.ts:7
+    const map = new SourceMap({
+      sources: ["../../workers/a.ts", "../../durable-objects/b.ts"],
+      mappings: "AAAA,UCIA;IAEA",
+    });
+    expect(map.lookup(0, 3)).toEqual({ file: "workers/a.ts", line: 1 });
+    expect(map.lookup(0, 12)).toEqual({ file: "durable-objects/b.ts", line: 5 });
+    expect(map.lookup(1, 9)).toEqual({ file: "durable-objects/b.ts", line: 7 });
+    expect(map.lookup(7, 0)).toBeNull();
+  });
+
+  it("sums self time by function and file and leaves idle time out of the shares", () => {
+    const s = summarizeProfile({
+      startTime: 0,
+      endTime: 1_000_000,
+      nodes: [
+        { id: 1, callFrame: { functionName: "(idle)", url: "", lineNumber: -1 }, hitCount: 50 },
+        {
+          id: 2,
+          callFrame: { functionName: "saveAccount", url: "file:///x/workers/a.ts", lineNumber: 9 },
+          hitCount: 30,
+        },
+        {
+          id: 3,
+          callFrame: { functionName: "broadcast", url: "file:///x/durable-objects/b.ts", lineNumber: 1 },
+          hitCount: 20,
+        },
+      ],
+    });
+    expect(s.idleShare).toBe(0.5);
+    expect(s.topFunctions[0]).toMatchObject({ name: "saveAccount", file: "workers/a.ts:10", share: 60 });
+    expect(s.topFiles.map((f) => f.file)).toEqual(["workers/a.ts", "durable-objects/b.ts"]);
   });
 });

@@ -26,6 +26,8 @@ export interface Target {
   logFile: string | null;
   /** workerd's V8 inspector (miniflare mode), for CPU profiles. */
   inspectorPort: number | null;
+  /** Source map of the bundled worker, to name the functions of a CPU profile. */
+  sourceMapFile: string | null;
   stop(): Promise<void>;
 }
 
@@ -35,6 +37,8 @@ export interface StartOptions {
   vars: Record<string, string>;
   /** Run the streaming read replica (default true, as in dev). */
   replica?: boolean;
+  /** How the worker authenticates to Postgres: "password" (clear text, as through Neon's proxy) or "scram". */
+  pgAuth?: "password" | "scram";
   log: (line: string) => void;
 }
 
@@ -125,7 +129,11 @@ export async function startTarget(opts: StartOptions): Promise<Target> {
   const stackChild = spawn(NODE, [path.join(REPO_ROOT, "loadtest", "scenario", "stack-child.ts")], {
     cwd: REPO_ROOT,
     stdio: ["pipe", "pipe", "pipe"],
-    env: { ...process.env, LOADTEST_REPLICA: opts.replica === false ? "false" : "true" },
+    env: {
+      ...process.env,
+      LOADTEST_REPLICA: opts.replica === false ? "false" : "true",
+      LOADTEST_PG_AUTH: opts.pgAuth ?? "password",
+    },
   });
   stackChild.stderr?.pipe(stackLog);
   const cleanup: (() => Promise<void>)[] = [() => stopChild(stackChild)];
@@ -200,7 +208,15 @@ export async function startTarget(opts: StartOptions): Promise<Target> {
       }
     }
     opts.log(`worker ready on ${baseUrl} (${opts.mode}, ${((Date.now() - started) / 1000).toFixed(1)} s)`);
-    return { baseUrl, mode: opts.mode, processes, logFile, inspectorPort, stop: stopAll };
+    return {
+      baseUrl,
+      mode: opts.mode,
+      processes,
+      logFile,
+      inspectorPort,
+      sourceMapFile: path.join(runDir, "dist", "index.js.map"),
+      stop: stopAll,
+    };
   } catch (err) {
     for (const name of ["worker.log", "stack.log"]) {
       try {
