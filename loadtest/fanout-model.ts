@@ -97,18 +97,19 @@ export const DEFAULT_LIMITS: PlatformLimits = {
 };
 
 /**
- * Measured on this machine (2 cores shared with the load generator); see docs/capacity.md for each run.
- * Overridden by `--costs file.json`.
+ * Measured on this machine (2 cores, shared with the load generator and other work) with
+ * `npm run loadtest -- --probe --no-market-sim` on Miniflare (one workerd, no wrangler proxy) and a
+ * 100-trader run; docs/capacity.md lists each figure with its run. Overridden by `--costs file.json`.
  */
 export const DEFAULT_COSTS: MeasuredCosts = {
-  bookOrdersPerSec: 1_100,
-  bookBatchedOrdersPerSec: 20_000,
-  fanoutMsgsPerSec: 60_000,
-  rpcPerSec: 3_000,
-  userSessionOpsPerSec: 300,
+  bookOrdersPerSec: 1_143,
+  bookBatchedOrdersPerSec: 23_952,
+  fanoutMsgsPerSec: 17_521,
+  rpcPerSec: 5_357,
+  userSessionOpsPerSec: 64,
   pgRowsPerSecPerShard: 5_000,
-  edgeRequestsPerCoreSec: 400,
-  source: "placeholder",
+  edgeRequestsPerCoreSec: 45,
+  source: "this machine, 2026-11-26 (docs/capacity.md)",
 };
 
 export const DEFAULT_WORKLOAD: Workload = {
@@ -158,11 +159,13 @@ export interface FanoutTree {
 }
 
 /**
- * The fan-out tree of one symbol. The book publishes every sequenced message once to each of its children;
- * inner relays forward every message; leaf relays keep an L2 replica (as the MarketDataHub does) and send
- * each client socket at most `conflateHz` coalesced updates a second (0 = every message). While the
- * watchers fit in the book's own publishing budget, the book serves them itself at full rate (today's
- * design). `capacity` = messages one object sends per second (measured), used at `utilization`.
+ * The fan-out tree of one symbol. The book publishes every sequenced message once to each first-layer
+ * relay; a first-layer relay keeps an L2 replica (as the MarketDataHub does) and sends each child at most
+ * `conflateHz` coalesced updates a second (a coalesced delta carries the last seq it includes; 0 = every
+ * message); deeper relays forward those updates (coalescing coalesced deltas is exact). While the watchers
+ * fit in the book's own publishing budget, the book serves them itself at full rate (today's design).
+ * A node's capacity is the measured messages/s one object sends, used at `utilization`; each message it
+ * receives costs about one send.
  */
 export function fanoutTree(
   symbol: number,
@@ -179,10 +182,14 @@ export function fanoutTree(
     1,
     Math.min(limits.socketsPerObject, Math.floor((cap * w.bookPublishShare) / m)),
   );
-  const leafChildren = Math.min(limits.socketsPerObject, Math.floor((cap - m) / socketRate));
-  const innerChildren = Math.max(2, Math.min(limits.socketsPerObject, Math.floor(cap / m) - 1));
-  const overloaded = leafChildren < 1;
-  const perLeaf = Math.max(1, leafChildren);
+  // First-layer relays take the book's full stream and conflate; deeper ones forward conflated updates.
+  const firstChildren = Math.min(limits.socketsPerObject, Math.floor((cap - m) / socketRate));
+  const deepChildren = Math.max(
+    2,
+    Math.min(limits.socketsPerObject, Math.floor((cap - socketRate) / socketRate)),
+  );
+  const overloaded = firstChildren < 1;
+  const c1 = Math.max(1, firstChildren);
   const util = (children: number, rate: number, input: number) =>
     (children * rate + input) / costs.fanoutMsgsPerSec;
   if (watchers <= bookChildren) {
@@ -191,7 +198,7 @@ export function fanoutTree(
       watchers,
       msgsPerSec,
       socketMsgsPerSec: msgsPerSec,
-      socketsPerRelay: perLeaf,
+      socketsPerRelay: c1,
       layers: [
         {
           depth: 0,
@@ -205,11 +212,18 @@ export function fanoutTree(
       overloaded,
     };
   }
-  // Node counts from the leaves up, until the book can feed the top layer.
-  const counts: number[] = [Math.ceil(watchers / perLeaf)];
-  while ((counts.at(-1) as number) > bookChildren)
-    counts.push(Math.ceil((counts.at(-1) as number) / innerChildren));
-  counts.reverse();
+  // The shallowest tree whose first layer the book can feed: node counts per layer, top first.
+  let counts: number[] = [];
+  for (let depth = 1; depth <= 8; depth++) {
+    const below: number[] = [];
+    let n = watchers;
+    for (let d = depth; d >= 1; d--) {
+      n = Math.ceil(n / (d === 1 ? c1 : deepChildren));
+      below.push(n);
+    }
+    counts = below.reverse();
+    if ((counts[0] as number) <= bookChildren) break;
+  }
   const layers: FanoutLayer[] = [
     {
       depth: 0,
@@ -220,16 +234,14 @@ export function fanoutTree(
     },
   ];
   counts.forEach((nodes, i) => {
-    const leaf = i === counts.length - 1;
-    const below = leaf ? watchers : (counts[i + 1] as number);
+    const below = i + 1 < counts.length ? (counts[i + 1] as number) : watchers;
     const per = Math.ceil(below / nodes);
-    const rate = leaf ? socketRate : m;
     layers.push({
       depth: i + 1,
       nodes,
       childrenPerNode: per,
-      msgsPerChild: rate,
-      utilization: util(per, rate, m),
+      msgsPerChild: socketRate,
+      utilization: util(per, socketRate, i === 0 ? m : socketRate),
     });
   });
   return {
@@ -237,7 +249,7 @@ export function fanoutTree(
     watchers,
     msgsPerSec,
     socketMsgsPerSec: socketRate,
-    socketsPerRelay: perLeaf,
+    socketsPerRelay: counts.length === 1 ? c1 : deepChildren,
     layers,
     relays: counts.reduce((a, b) => a + b, 0),
     overloaded,
@@ -553,9 +565,12 @@ export function formatCapacityReport(r: CapacityReport): string {
     );
     lines.push(`  Edge CPU                 ~${p.edgeCores} cores of Worker time`);
     lines.push(
-      `  As built today, worst first: ${p.today
+      `  As built today, load vs capacity, worst first: ${p.today
         .slice(0, 3)
-        .map((x) => `${x.resource} ${Math.round(x.utilization * 100)} %`)
+        .map(
+          (x) =>
+            `${x.resource} ${x.utilization < 10 ? x.utilization.toFixed(2) : Math.round(x.utilization).toLocaleString("en-US")}×`,
+        )
         .join("; ")}`,
     );
     lines.push(`  Breaks first today: ${p.breaksFirst}`);

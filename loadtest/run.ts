@@ -36,7 +36,7 @@ import {
   type WindowReport,
 } from "./scenario/metrics.ts";
 import { type Options, parseOptions, USAGE } from "./scenario/options.ts";
-import { type ProbeFigure, runProbes } from "./scenario/probe.ts";
+import { type BookProbe, type ProbeFigure, runBookProbes, runProbes } from "./scenario/probe.ts";
 import { CpuProfiler } from "./scenario/profile.ts";
 import { type RunResults, renderHtml, renderMarkdown, type StepVerdict } from "./scenario/report.ts";
 import { Rng, Zipf } from "./scenario/rng.ts";
@@ -96,6 +96,8 @@ async function main(): Promise<void> {
     const workload = opts.workloadFrom
       ? workloadFromResults(JSON.parse(readFileSync(opts.workloadFrom, "utf8")))
       : {};
+    if (opts.activeShare !== null) workload.activeShare = opts.activeShare;
+    if (opts.conflateHz !== null) workload.conflateHz = opts.conflateHz;
     const report = capacityReport(opts.simulate, costs, workload);
     console.log(formatCapacityReport(report));
     console.log(JSON.stringify(report.summary));
@@ -207,6 +209,7 @@ async function main(): Promise<void> {
   const setup = { seconds: 0, registered: 0, grantsFailed: 0, sockets: 0 };
   let checks: ReturnType<typeof summarizeChecks> | null = null;
   let probes: ProbeFigure[] | null = null;
+  let bookProbe: BookProbe | null = null;
   let failure: string | null = null;
   const runSalt = Math.floor(Math.random() * 1e9);
   const zipf = new Zipf(opts.symbols.length, opts.zipf);
@@ -237,6 +240,7 @@ async function main(): Promise<void> {
         symbol: opts.symbols.includes("DYNA") ? "DYNA" : (opts.symbols[0] as string),
         log: say,
       });
+      bookProbe = await runBookProbes(target.baseUrl, { sockets: 1_000, batches: 60, log: say });
       const raw = v8probe ? await v8probe.stop().catch(() => null) : null;
       if (raw) {
         profiles.push({
@@ -475,6 +479,7 @@ async function main(): Promise<void> {
     serverTimings: timings,
     workerProfiles: profiles,
     probes,
+    bookProbe,
     timeline,
     headline,
     failure,

@@ -25,6 +25,11 @@ export interface CpuProfile {
 export interface ProfileSummary {
   /** Sampled milliseconds (the isolate's busy time plus idle samples). */
   totalMs: number;
+  /**
+   * Busy time by component of PrepX: each sample goes to the nearest frame on its stack that belongs to
+   * a known component, so native work (SQLite, socket sends, fetch) counts for the code that asked for it.
+   */
+  byArea: { area: string; selfMs: number; share: number }[];
   /** Share of samples in `(idle)`: the isolate had nothing to run. */
   idleShare: number;
   topFunctions: { name: string; file: string; selfMs: number; share: number }[];
@@ -104,6 +109,33 @@ function cleanSource(file: string): string {
   return shortFile(file.replace(/^(\.\.\/)+/, ""));
 }
 
+const AREAS: [RegExp, string][] = [
+  [/market-maker|shared\/market\//, "market simulation (MarketMaker)"],
+  [/market-data-hub/, "market-data hub"],
+  [
+    /workers\/consumers|workers\/history|drizzle-orm|@neondatabase|src\/pg-core|src\/sql\/|src\/entity/,
+    "history: queue consumer + Postgres reads (drizzle, Neon driver)",
+  ],
+  [/@upstash/, "Redis client (revocation check, rate limit)"],
+  [
+    /durable-objects\/user-session|shared\/account|shared\/orders/,
+    "UserSession (accounts, orders, trade_updates)",
+  ],
+  [
+    /durable-objects\/order-book|shared\/engine|shared\/book-events/,
+    "OrderBook (matching, journal, market data)",
+  ],
+  [/workers\/auth|jose\//, "edge: auth (JWT)"],
+  [/workers\/|hono\/|@hono\/|zod\//, "edge: routing, validation, logging"],
+];
+
+/** The component a source file belongs to, or null for shared helpers and the runtime. */
+export function areaOf(file: string): string | null {
+  if (file.startsWith("durable-objects/sql.ts")) return null;
+  for (const [re, area] of AREAS) if (re.test(file)) return area;
+  return null;
+}
+
 /** Self time per function and per file; shares are of the non-idle time. */
 export function summarizeProfile(p: CpuProfile, top = 25, map: SourceMap | null = null): ProfileSummary {
   const totalUs = Math.max(1, p.endTime - p.startTime);
@@ -131,12 +163,49 @@ export function summarizeProfile(p: CpuProfile, top = 25, map: SourceMap | null 
     byFn.set(key, e);
     byFile.set(file, (byFile.get(file) ?? 0) + hits);
   }
+  // Areas: walk up from each sampled node to the first frame with a known component.
+  const parent = new Map<number, number>();
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const fileOf = (n: ProfileNode) => {
+    const m =
+      map && n.callFrame.url.endsWith("index.js")
+        ? map.lookup(n.callFrame.lineNumber, n.callFrame.columnNumber ?? 0)
+        : null;
+    return m?.file ?? shortFile(n.callFrame.url);
+  };
+  const areaCache = new Map<number, string>();
+  const areaOfNode = (n: ProfileNode): string => {
+    const cached = areaCache.get(n.id);
+    if (cached) return cached;
+    let area: string | null = null;
+    for (
+      let cur: ProfileNode | undefined = n;
+      cur && area === null;
+      cur = byId.get(parent.get(cur.id) ?? -1)
+    ) {
+      area = areaOf(fileOf(cur));
+    }
+    const result = area ?? "runtime (GC, native, other)";
+    areaCache.set(n.id, result);
+    return result;
+  };
+  const byArea = new Map<string, number>();
+  for (const n of p.nodes) {
+    const hits = n.hitCount ?? 0;
+    if (hits === 0 || n.callFrame.functionName === "(idle)") continue;
+    const a = areaOfNode(n);
+    byArea.set(a, (byArea.get(a) ?? 0) + hits);
+  }
   const busy = Math.max(1, samples - idle);
   const ms = (hits: number) => Math.round((hits * usPerSample) / 100) / 10;
   const share = (hits: number) => Math.round((hits / busy) * 1000) / 10;
   return {
     totalMs: Math.round(totalUs / 1000),
     idleShare: samples > 0 ? Math.round((idle / samples) * 1000) / 1000 : 0,
+    byArea: [...byArea.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .map(([area, hits]) => ({ area, selfMs: ms(hits), share: share(hits) })),
     topFunctions: [...byFn.values()]
       .filter((e) => e.name !== "(idle)")
       .sort((a, b) => b.hits - a.hits)

@@ -103,6 +103,9 @@ export interface Options {
   costs: string | null;
   /** Capacity model: take the active trader's request and order rates from this results file. */
   workloadFrom: string | null;
+  /** Capacity model: share of concurrent users who trade (default 0.05), and per-socket conflation (10/s). */
+  activeShare: number | null;
+  conflateHz: number | null;
   quiet: boolean;
 }
 
@@ -142,6 +145,8 @@ const USAGE = `usage: npm run loadtest -- [options]
   --simulate N,N,...   print the fan-out / capacity model for these concurrent users and exit
   --costs FILE         (with --simulate) measured per-object costs, JSON (see docs/capacity.md)
   --workload-from FILE (with --simulate) per-trader rates from a results JSON of a load run
+  --active-share F     (with --simulate) share of users who trade (default 0.05; the rest watch)
+  --conflate-hz N      (with --simulate) coalesced book updates per second per client socket (default 10; 0 = all)
   --quiet              no progress lines`;
 
 function positiveInt(name: string, raw: string | undefined, fallback: number, max = Number.MAX_SAFE_INTEGER) {
@@ -222,6 +227,8 @@ export function parseOptions(argv: string[]): Options | "help" {
       simulate: { type: "string" },
       costs: { type: "string" },
       "workload-from": { type: "string" },
+      "active-share": { type: "string" },
+      "conflate-hz": { type: "string" },
       quiet: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
@@ -284,6 +291,12 @@ export function parseOptions(argv: string[]): Options | "help" {
     simulate: intList("simulate", values.simulate),
     costs: values.costs ?? null,
     workloadFrom: values["workload-from"] ?? null,
+    activeShare:
+      values["active-share"] === undefined ? null : fraction("active-share", values["active-share"], 0.05),
+    conflateHz:
+      values["conflate-hz"] === undefined
+        ? null
+        : positiveInt("conflate-hz", values["conflate-hz"], 10, 1000),
     quiet: values.quiet ?? false,
   };
 }

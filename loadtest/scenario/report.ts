@@ -12,7 +12,7 @@ import {
   type WindowReport,
 } from "./metrics.ts";
 import type { Options } from "./options.ts";
-import type { ProbeFigure } from "./probe.ts";
+import type { BookProbe, ProbeFigure } from "./probe.ts";
 import type { CpuProfileSummary } from "./profile.ts";
 import type { ServerTimings } from "./server-log.ts";
 
@@ -57,6 +57,7 @@ export interface RunResults {
   workerProfiles: { label: string; summary: ProfileSummary }[];
   /** `--probe`: single-object capacities. */
   probes: ProbeFigure[] | null;
+  bookProbe: BookProbe | null;
   timeline: TimelinePoint[];
   headline: {
     users: number;
@@ -116,6 +117,15 @@ export function renderMarkdown(r: RunResults): string {
           p.errors,
         ]),
       ),
+    );
+    out.push("");
+  }
+  if (r.bookProbe) {
+    const b = r.bookProbe;
+    out.push(
+      `One OrderBook, driven from inside the worker: ${b.singleOrdersPerSec} orders/s one per RPC, ` +
+        `${b.batchedOrdersPerSec} orders/s in batches of 100, no-op RPC ${b.pingRpcPerSec}/s; fan-out to ` +
+        `${b.fanoutSockets} subscribers ${b.fanoutMsgsPerSec} messages/s delivered (${b.fanoutGaps} gaps).`,
     );
     out.push("");
   }
@@ -284,8 +294,17 @@ export function renderMarkdown(r: RunResults): string {
     out.push(`## Worker CPU profile (V8, ${p.label})`);
     out.push("");
     out.push(
-      `${p.summary.totalMs} ms sampled, isolate idle ${(p.summary.idleShare * 100).toFixed(1)} % of it. Self time of the busy part, by file:`,
+      `${p.summary.totalMs} ms sampled. Busy time by component (native work such as SQLite and socket sends counted for the code that called it):`,
     );
+    out.push("");
+    out.push(
+      table(
+        ["component", "ms", "share"],
+        (p.summary.byArea ?? []).map((a) => [a.area, a.selfMs, `${a.share} %`]),
+      ),
+    );
+    out.push("");
+    out.push("Self time by file:");
     out.push("");
     out.push(
       table(

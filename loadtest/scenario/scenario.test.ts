@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { crossTraderConflicts, ledgerDifference } from "./checks.ts";
-import { SourceMap, summarizeProfile } from "./cpu-profile.ts";
+import { areaOf, SourceMap, summarizeProfile } from "./cpu-profile.ts";
 import { assertLocalTarget } from "./http.ts";
 import {
   classifyStatus,
@@ -280,5 +280,25 @@ describe("worker CPU profiles", () => {
     expect(s.idleShare).toBe(0.5);
     expect(s.topFunctions[0]).toMatchObject({ name: "saveAccount", file: "workers/a.ts:10", share: 60 });
     expect(s.topFiles.map((f) => f.file)).toEqual(["workers/a.ts", "durable-objects/b.ts"]);
+  });
+
+  it("charges native work to the component that called it", () => {
+    expect(areaOf("durable-objects/user-session.ts")).toMatch(/UserSession/);
+    expect(areaOf("shared/engine/engine.ts")).toMatch(/OrderBook/);
+    expect(areaOf("durable-objects/sql.ts")).toBeNull();
+    const frame = (functionName: string, url: string) => ({ functionName, url, lineNumber: 0 });
+    const s = summarizeProfile({
+      startTime: 0,
+      endTime: 1_000,
+      nodes: [
+        { id: 1, callFrame: frame("(root)", ""), children: [2, 5] },
+        { id: 2, callFrame: frame("placeOrder", "file:///x/durable-objects/user-session.ts"), children: [3] },
+        { id: 3, callFrame: frame("run", "file:///x/durable-objects/sql.ts"), children: [4], hitCount: 1 },
+        { id: 4, callFrame: frame("exec", ""), hitCount: 3 },
+        { id: 5, callFrame: frame("(garbage collector)", ""), hitCount: 1 },
+      ],
+    });
+    expect(s.byArea[0]).toMatchObject({ area: expect.stringMatching(/UserSession/), share: 80 });
+    expect(s.byArea[1]?.area).toMatch(/runtime/);
   });
 });
