@@ -128,7 +128,7 @@ const USAGE = `usage: npm run loadtest -- [options]
   --max-open N         open orders per trader at most (default 5)
   --mix k=v,...        action weights, e.g. placeLimit=30,account=10 (see docs/loadtest.md)
   --max-requests N     hard bound on requests (default users × duration × 2, at most 5,000,000)
-  --connections N      keep-alive connections (default 128)
+  --connections N      keep-alive connections (default one per trader, at most 1,000)
   --setup-concurrency N parallel registrations (default 4)
   --p95-target MS      latency target for order placement and account reads (default 200)
   --error-target F     error-rate target (default 0.001)
@@ -274,7 +274,9 @@ export function parseOptions(argv: string[]): Options | "help" {
     maxOpenOrders: Math.max(1, positiveInt("max-open", values["max-open"], 5, 1000)),
     mix: parseMix(values.mix),
     maxRequests,
-    connections: Math.max(1, positiveInt("connections", values.connections, 128, 4096)),
+    // One keep-alive connection per trader (as each person's browser or bot has its own), up to 1,000:
+    // requests then wait in the server, not in the generator's pool.
+    connections: Math.max(1, positiveInt("connections", values.connections, Math.min(users, 1_000), 4096)),
     setupConcurrency: Math.max(1, positiveInt("setup-concurrency", values["setup-concurrency"], 4, 64)),
     ramp,
     p95TargetMs: positiveInt("p95-target", values["p95-target"], 200, 60_000),
