@@ -360,12 +360,15 @@ export class UserSession extends DurableObject<Env> {
     const events = await this.book(order.symbol).submit({ kind: "cancel", orderId, account: userId });
     this.ingest(order.symbol, events);
     const after = this.orderById(orderId) ?? order;
+    // Success means the order ended canceled. The book refuses a cancel when the order has just filled
+    // (or expired); its fill may reach this object while the cancel is in flight, so the order can be
+    // closed but not canceled here: that is still a refusal.
     const rejected = events.find((e) => e.type === "rejected");
-    if (rejected && isOpen(after)) {
+    if (rejected && after.status !== "canceled") {
       return fail(
         422,
         "order_not_cancelable",
-        `the book refused to cancel order ${orderId} (${rejected.reason})`,
+        `the book refused to cancel order ${orderId} (${rejected.reason}); it is ${after.status}`,
       );
     }
     return ok(this.render(after));
