@@ -24,7 +24,7 @@ import { DEFAULT_SYMBOLS, findSymbol, SYMBOL_PATTERN, type SymbolSpec } from "..
 import type { Env } from "../workers/env.ts";
 import { writeThrough } from "../workers/lib/market/cache.ts";
 import { readMinuteBars } from "../workers/lib/market/queries.ts";
-import { L2Replica, type ServerMessage } from "./order-book/protocol.ts";
+import { L2Replica, messagesOfFrame, type ServerMessage } from "./order-book/protocol.ts";
 
 /** Header through which the edge names the authenticated user of a forwarded data-stream socket. */
 export const DATA_STREAM_USER_HEADER = "x-prepx-user-id";
@@ -312,20 +312,32 @@ export class MarketDataHub extends DurableObject<Env> {
   }
 
   private onUpstream(symbol: string, spec: SymbolSpec, up: Upstream, data: unknown): void {
-    this.stats.upstreamMessages++;
-    let msg: ServerMessage;
+    let messages: ServerMessage[];
     try {
-      msg = JSON.parse(
+      messages = messagesOfFrame(
         typeof data === "string" ? data : new TextDecoder().decode(data as ArrayBuffer),
-      ) as ServerMessage;
+      );
     } catch {
       return;
     }
+    for (const msg of messages) {
+      this.stats.upstreamMessages++;
+      if (this.onUpstreamMessage(symbol, spec, up, msg) === "resubscribed") return;
+    }
+  }
+
+  /** One book message: trades and quote changes go out; a gap asks the book for a fresh snapshot. */
+  private onUpstreamMessage(
+    symbol: string,
+    spec: SymbolSpec,
+    up: Upstream,
+    msg: ServerMessage,
+  ): "resubscribed" | undefined {
     const applied = up.replica.apply(msg);
     if (applied === "gap") {
       this.stats.gaps++;
       up.ws.send('{"type":"subscribe"}');
-      return;
+      return "resubscribed";
     }
     if (applied !== "applied") return;
     if (msg.type === "trade") {

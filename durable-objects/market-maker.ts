@@ -391,7 +391,7 @@ export class MarketMaker extends DurableObject<Env> {
       session.getAccount(bot),
       session.getPosition(bot, spec.symbol),
       this.book(spec.symbol).snapshot(config.quote.levels + EXTRA_DEPTH),
-      this.book(spec.symbol).status(),
+      this.book(spec.symbol).quote(),
     ]);
     if (!orders.ok) throw new Error(`maker orders: ${orders.code}`);
     if (!account.ok) throw new Error(`maker account: ${account.code}`);
@@ -490,7 +490,7 @@ export class MarketMaker extends DurableObject<Env> {
    */
   private async publishQuote(spec: SymbolSpec): Promise<void> {
     try {
-      const status = await this.book(spec.symbol).status();
+      const status = await this.book(spec.symbol).quote();
       const level = (l: number[] | null): [number, number] | null =>
         l && l.length === 2 ? [l[0] as number, l[1] as number] : null;
       const quote = alpacaQuote(

@@ -2,7 +2,7 @@ import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { buildApp } from "../workers/app.ts";
-import { L2Replica, type ServerMessage } from "./order-book/protocol.ts";
+import { L2Replica, messagesOfFrame, type ServerMessage } from "./order-book/protocol.ts";
 import { account, freshBook, limit } from "./order-book/test-helpers.ts";
 import { workload } from "./order-book/workload.ts";
 import type { OrderBook } from "./order-book.ts";
@@ -16,6 +16,7 @@ async function subscribe(symbol: string, query = "") {
   const ws = res.webSocket as WebSocket;
   ws.accept();
   const messages: ServerMessage[] = [];
+  const frames: string[] = [];
   const waiters: { test: () => boolean; resolve: () => void }[] = [];
   let closed: { code: number; reason: string } | null = null;
   const check = () => {
@@ -27,7 +28,8 @@ async function subscribe(symbol: string, query = "") {
     }
   };
   ws.addEventListener("message", (e) => {
-    messages.push(JSON.parse(e.data as string) as ServerMessage);
+    frames.push(e.data as string);
+    messages.push(...messagesOfFrame(e.data as string));
     check();
   });
   ws.addEventListener("close", (e) => {
@@ -58,7 +60,7 @@ async function subscribe(symbol: string, query = "") {
     for (const m of messages) if ("seq" in m) seq = Math.max(seq, m.seq);
     return seq;
   };
-  return { ws, messages, until, lastSeq, closed: () => closed };
+  return { ws, messages, frames, until, lastSeq, closed: () => closed };
 }
 
 describe("market-data stream", () => {
@@ -131,6 +133,34 @@ describe("market-data stream", () => {
     const snapshot = await stub.snapshot();
     expect(snapshot).toMatchObject({ seq: 5, asks: [["101.30", "400"]], bids: [] });
     client.ws.close(1000);
+  });
+
+  it("sends a quiet book's message at once and a busy book's messages together, one array frame per window", async () => {
+    const { symbol, stub } = await freshBook();
+    await runInDurableObject(stub, (book: OrderBook) => {
+      book.limits.coalesceMs = 1_000;
+    });
+    const client = await subscribe(symbol);
+    await client.until(() => client.messages.length === 1, "snapshot");
+    const trader = account("t");
+    await stub.submit(limit("q1", trader, "buy", 10, 9_990));
+    // The first message after a quiet window is not held back.
+    await client.until(() => client.lastSeq() === 1, "seq 1");
+    expect(client.frames).toHaveLength(2);
+    // Three more commits inside the window: held, then sent as one frame, every message kept in order.
+    for (let i = 2; i <= 4; i++) await stub.submit(limit(`q${i}`, trader, "buy", 10, 9_990 - i));
+    await client.until(() => client.lastSeq() === 4, "seq 4");
+    expect(client.frames).toHaveLength(3);
+    const last = JSON.parse(client.frames[2] as string) as ServerMessage[];
+    expect(last.map((m) => ("seq" in m ? m.seq : null))).toEqual([2, 3, 4]);
+    // A subscriber joining meanwhile never sees a message older than its snapshot after it.
+    await stub.submit(limit("q5", trader, "buy", 10, 9_900));
+    const late = await subscribe(symbol);
+    await late.until(() => late.messages.length >= 1, "late snapshot");
+    expect(late.messages[0]).toMatchObject({ type: "snapshot", seq: 5 });
+    await client.until(() => client.lastSeq() === 5, "seq 5 flushed before the late snapshot");
+    client.ws.close(1000);
+    late.ws.close(1000);
   });
 
   it("detects a gap and recovers with a fresh snapshot on subscribe", async () => {

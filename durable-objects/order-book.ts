@@ -58,6 +58,21 @@ export interface BookStatus {
   recovery: RecoveryInfo;
 }
 
+/**
+ * The top of the book and the prices around it: what an order's reservation, a position's mark and the
+ * latest-quote cache need. Cheap (no state hash, no journal or outbox reads), so callers may ask per order.
+ */
+export interface BookQuote {
+  symbol: string;
+  halted: boolean;
+  /** Engine sequence of the last event: quotes with a higher seq are newer. */
+  seq: number;
+  bestBid: PriceLevel | null;
+  bestAsk: PriceLevel | null;
+  lastTradePrice: number | null;
+  referencePrice: number | null;
+}
+
 /** Limits of the market-data stream; tests may lower them on an instance. */
 export interface StreamLimits {
   maxSockets: number;
@@ -68,6 +83,13 @@ export interface StreamLimits {
   /** Snapshot requests per window (the one sent on connect counts). */
   snapshotsPerWindow: number;
   snapshotWindowMs: number;
+  /**
+   * Frames to subscribers are sent at most once per this many ms: messages of commits inside one window
+   * go out together as one JSON-array frame (every message kept, seq unchanged). The first commit after a
+   * quiet window is sent at once, so a quiet book adds no delay; a busy one costs one socket write per
+   * window per subscriber instead of one per message. 0 sends every commit's messages at once.
+   */
+  coalesceMs: number;
 }
 
 export const DEFAULT_STREAM_LIMITS: StreamLimits = {
@@ -76,6 +98,7 @@ export const DEFAULT_STREAM_LIMITS: StreamLimits = {
   maxBadFrames: 10,
   snapshotsPerWindow: 10,
   snapshotWindowMs: 10_000,
+  coalesceMs: 50,
 };
 
 /** Per-socket state, kept with `serializeAttachment` so it survives hibernation. */
@@ -136,6 +159,12 @@ export class OrderBook extends DurableObject<Env> {
     reject: (err: unknown) => void;
   }[] = [];
   private committing = false;
+  /** Market-data messages committed but not yet sent (JSON texts, in seq order), see `coalesceMs`. */
+  private outgoing: string[] = [];
+  private lastFlushAt = 0;
+  private flushTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Connected subscribers as of the last accept / flush (decides whether commits build messages). */
+  private subscribers = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -202,6 +231,23 @@ export class OrderBook extends DurableObject<Env> {
     return this.snapshotMessage(core, depth);
   }
 
+  /** Best bid and ask, last trade and reference price (see {@link BookQuote}). */
+  async quote(): Promise<BookQuote> {
+    const core = this.book();
+    const engine = core.engine;
+    const top = engine.topOfBook();
+    return {
+      symbol: core.spec.symbol,
+      halted: engine.halted,
+      seq: engine.seq,
+      bestBid: top.bid,
+      bestAsk: top.ask,
+      lastTradePrice: engine.lastTradePrice,
+      referencePrice: engine.referencePrice,
+    };
+  }
+
+  /** Everything about the book, including a hash of its whole state (O(open orders): for ops and tests). */
   async status(): Promise<BookStatus> {
     const core = this.book();
     const engine = core.engine;
@@ -356,10 +402,14 @@ export class OrderBook extends DurableObject<Env> {
     if (this.ctx.getWebSockets().length >= this.limits.maxSockets) {
       return jsonResponse(503, "too_many_subscribers", "this book has no room for more subscribers");
     }
+    // Messages still waiting for their window go to the current subscribers first: the new one's
+    // snapshot already includes them.
+    this.flushMarketData();
     const pair = new WebSocketPair();
     const client = pair[0];
     const server = pair[1];
     this.ctx.acceptWebSocket(server);
+    this.subscribers = this.ctx.getWebSockets().length;
     const now = Date.now();
     const state: SocketState = {
       depth,
@@ -423,6 +473,7 @@ export class OrderBook extends DurableObject<Env> {
     }
     state.depth = parsed.message.depth ?? state.depth;
     ws.serializeAttachment(state);
+    this.flushMarketData();
     ws.send(JSON.stringify(this.snapshotMessage(core, state.depth)));
   }
 
@@ -471,6 +522,8 @@ export class OrderBook extends DurableObject<Env> {
       this.core = this.listAndOpen(catalog);
     }
     this.alarmAt = await this.ctx.storage.getAlarm();
+    // Hibernated subscribers are still connected when the object wakes.
+    this.subscribers = this.ctx.getWebSockets().length;
     if (this.core !== null) this.scheduleNext(Date.now());
   }
 
@@ -571,10 +624,9 @@ export class OrderBook extends DurableObject<Env> {
   /** Commit a batch, arm the alarm for what it left to do, and broadcast its market data. */
   private commit(commands: EngineCommand[], now: number): CommitResult {
     const core = this.book();
-    const sockets = this.ctx.getWebSockets();
     let result: CommitResult;
     try {
-      result = core.commit(commands, now, sockets.length > 0);
+      result = core.commit(commands, now, this.subscribers > 0);
     } catch (err) {
       // The engine in memory is now ahead of storage: drop this instance; the next wake replays storage.
       this.broken = err;
@@ -592,18 +644,48 @@ export class OrderBook extends DurableObject<Env> {
     else if (snapshot.at !== null) this.schedule(snapshot.at);
     if (core.nextExpiryAt !== null) this.schedule(core.nextExpiryAt);
 
-    if (sockets.length > 0) {
-      for (const message of result.messages ?? []) broadcast(sockets, JSON.stringify(message));
+    if (this.subscribers > 0) {
+      for (const message of result.messages ?? []) this.outgoing.push(JSON.stringify(message));
       if (result.statusChanged) {
         const status: StatusMessage = {
           type: "status",
           symbol: core.spec.symbol,
           halted: core.engine.halted,
         };
-        broadcast(sockets, JSON.stringify(status));
+        this.outgoing.push(JSON.stringify(status));
       }
+      if (this.outgoing.length > 0) this.scheduleFlush(now);
     }
     return result;
+  }
+
+  /** Send now if the last frame left at least `coalesceMs` ago, else at the end of the window. */
+  private scheduleFlush(now: number): void {
+    if (this.flushTimer !== null) return;
+    const due = this.lastFlushAt + this.limits.coalesceMs;
+    if (now >= due) {
+      this.flushMarketData();
+      return;
+    }
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = null;
+      this.flushMarketData();
+    }, due - now);
+  }
+
+  /** One frame with every waiting message to every subscriber (an array when there are several). */
+  private flushMarketData(): void {
+    if (this.flushTimer !== null) {
+      clearTimeout(this.flushTimer);
+      this.flushTimer = null;
+    }
+    const sockets = this.ctx.getWebSockets();
+    this.subscribers = sockets.length;
+    if (this.outgoing.length === 0) return;
+    const frame = this.outgoing.length === 1 ? this.outgoing[0] : `[${this.outgoing.join(",")}]`;
+    this.outgoing = [];
+    this.lastFlushAt = Date.now();
+    broadcast(sockets, frame as string);
   }
 
   /** Arm the alarm for `at` unless it is already armed for that time or earlier. */

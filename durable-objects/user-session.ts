@@ -120,6 +120,15 @@ interface Quote {
   reference: number | null;
 }
 
+const NO_QUOTE: Quote = { bid: null, ask: null, last: null, reference: null };
+
+/**
+ * Position marks younger than this are served without asking the book again: a portfolio read costs one
+ * round trip per held symbol at most once a second, and marks are at most a second old (fills of the
+ * account itself update them at once).
+ */
+const MARK_MAX_AGE_MS = 1_000;
+
 /**
  * One live account per user (`idFromName(userId)`): cash, reservations, positions, the user's orders and
  * fills, and the `trade_updates` stream.
@@ -138,6 +147,8 @@ export class UserSession extends DurableObject<Env> {
   private account: Account | null = null;
   /** Last trade / mid price per symbol seen by this object (ticks), for equity and PnL. */
   private readonly marks = new Map<string, number>();
+  /** When each mark was last set (a quote or a fill of this account), for {@link refreshMarks}. */
+  private readonly markedAt = new Map<string, number>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -297,7 +308,7 @@ export class UserSession extends DurableObject<Env> {
     if (!spec) return fail(422, "unknown_symbol", `symbol ${req.symbol} is not traded here`);
     const parsed = parsePlaceRequest(spec, req);
     if ("status" in parsed) return parsed;
-    const quote = await this.quoteOf(spec.symbol);
+    const quote = await this.quoteFor(parsed);
     // The await above let other requests in: a retry with this client order id may have won the race.
     const raced = this.orderByClientId(clientOrderId);
     if (raced) return ok(this.render(raced));
@@ -440,7 +451,7 @@ export class UserSession extends DurableObject<Env> {
       stop_price: req.stop_price ?? (old.stopTicks === null ? undefined : ticksToPrice(spec, old.stopTicks)),
     });
     if ("status" in parsed) return parsed;
-    const quote = await this.quoteOf(spec.symbol);
+    const quote = await this.quoteFor(parsed);
     return this.reserveAndSubmit(
       this.account ?? account,
       spec,
@@ -726,7 +737,7 @@ export class UserSession extends DurableObject<Env> {
   }
 
   private async quoteOf(symbol: string): Promise<Quote> {
-    const status = await this.book(symbol).status();
+    const status = await this.book(symbol).quote();
     const q: Quote = {
       bid: status.bestBid?.[0] ?? null,
       ask: status.bestAsk?.[0] ?? null,
@@ -734,12 +745,33 @@ export class UserSession extends DurableObject<Env> {
       reference: status.referencePrice,
     };
     const mark = q.last ?? (q.bid !== null && q.ask !== null ? Math.round((q.bid + q.ask) / 2) : q.reference);
-    if (mark !== null) this.marks.set(symbol, mark);
+    if (mark !== null) this.setMark(symbol, mark);
     return q;
   }
 
+  /**
+   * The quote an order's reservation needs. A limit or stop-limit order for a quantity is reserved at its
+   * own limit price, so it needs none and skips a round trip to the book; market and stop orders are
+   * reserved at a protective price from the quote, and notional orders are sized with it.
+   */
+  private async quoteFor(parsed: ParsedOrder): Promise<Quote> {
+    const priced = parsed.type === "limit" || parsed.type === "stop_limit";
+    if (priced && parsed.qtyLots !== undefined) return NO_QUOTE;
+    return this.quoteOf(parsed.symbol);
+  }
+
+  /** Marks of the held symbols, re-read from their books when older than {@link MARK_MAX_AGE_MS}. */
   private async refreshMarks(account: Account): Promise<void> {
-    await Promise.all([...account.positions.keys()].map((s) => this.quoteOf(s).catch(() => null)));
+    const now = Date.now();
+    const stale = [...account.positions.keys()].filter(
+      (s) => now - (this.markedAt.get(s) ?? 0) >= MARK_MAX_AGE_MS,
+    );
+    await Promise.all(stale.map((s) => this.quoteOf(s).catch(() => null)));
+  }
+
+  private setMark(symbol: string, priceTicks: number): void {
+    this.marks.set(symbol, priceTicks);
+    this.markedAt.set(symbol, Date.now());
   }
 
   private priceMarks(account: Account): PriceMarks {
@@ -884,7 +916,7 @@ export class UserSession extends DurableObject<Env> {
           ON CONFLICT (event_id) DO NOTHING RETURNING event_id`;
         if (inserted.length === 0) continue;
         count++;
-        if (event.type === "fill") this.marks.set(symbol, event.price);
+        if (event.type === "fill") this.setMark(symbol, event.price);
         for (const orderId of ids) {
           const order = this.orderById(orderId);
           if (!order) continue;

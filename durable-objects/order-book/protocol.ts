@@ -73,6 +73,15 @@ export type ServerMessage =
   | PongMessage;
 
 /** Frames a client may send. */
+/**
+ * What one text frame from the server carries: one message, or (when a busy book sends several messages
+ * within one coalescing window) a JSON array of them in `seq` order. Parse every frame with this.
+ */
+export function messagesOfFrame(text: string): ServerMessage[] {
+  const value = JSON.parse(text) as ServerMessage | ServerMessage[];
+  return Array.isArray(value) ? value : [value];
+}
+
 export type ClientMessage = { type: "subscribe"; depth?: number } | { type: "ping" };
 
 /** Snapshot depth when `?depth=` is absent. */

@@ -9,7 +9,7 @@ import WebSocket from "ws";
 import { HttpClient } from "./http.ts";
 import type { MarketView } from "./market.ts";
 import { type LatencySummary, newHistogram, recordMs, summarize } from "./metrics.ts";
-import { scanBookMessage } from "./streams.ts";
+import { scanBookFrame } from "./streams.ts";
 
 export interface ProbeFigure {
   name: string;
@@ -172,14 +172,15 @@ export async function runBookProbes(
         await new Promise<void>((resolve, reject) => {
           socket.once("error", reject);
           socket.on("message", (data: Buffer) => {
-            const m = scanBookMessage(data.toString("utf8"));
-            if (m.type === "snapshot") {
-              s.seq = m.seq;
-              resolve();
-            } else if (m.type !== "other") {
-              s.count++;
-              if (m.seq !== s.seq + 1) s.gaps++;
-              s.seq = m.seq;
+            for (const m of scanBookFrame(data.toString("utf8"))) {
+              if (m.type === "snapshot") {
+                s.seq = m.seq;
+                resolve();
+              } else if (m.type !== "other") {
+                s.count++;
+                if (m.seq !== s.seq + 1) s.gaps++;
+                s.seq = m.seq;
+              }
             }
           });
         });

@@ -14,7 +14,7 @@ import {
 import { DEFAULT_MIX, parseMix, parseOptions } from "./options.ts";
 import { hashSeed, Rng, Zipf } from "./rng.ts";
 import { routeOf } from "./server-log.ts";
-import { SeqTracker, scanBookMessage } from "./streams.ts";
+import { SeqTracker, scanBookFrame, scanBookMessage } from "./streams.ts";
 
 describe("seeded randomness", () => {
   it("repeats the same sequence for the same seed and differs for another", () => {
@@ -154,6 +154,18 @@ describe("book stream messages", () => {
         '{"type":"snapshot","symbol":"ACME","seq":0,"depth":10,"halted":false,"bids":[],"asks":[]}',
       ).type,
     ).toBe("snapshot");
+    expect(
+      scanBookFrame(
+        '[{"type":"trade","symbol":"ACME","seq":44,"price":"101.30","qty":"100","taker_side":"buy","ts":17},' +
+          '{"type":"delta","symbol":"ACME","seq":45,"bids":[["101.25","0"]],"asks":[]}]',
+      ),
+    ).toEqual([
+      { type: "trade", seq: 44, ts: 17 },
+      { type: "delta", seq: 45, ts: -1 },
+    ]);
+    expect(scanBookFrame('{"type":"delta","symbol":"ACME","seq":3,"bids":[],"asks":[]}')).toEqual([
+      { type: "delta", seq: 3, ts: -1 },
+    ]);
     expect(scanBookMessage('{"type":"pong"}').type).toBe("other");
     expect(scanBookMessage('{"type":"status","symbol":"ACME","halted":true}').type).toBe("other");
   });

@@ -8,7 +8,7 @@
  * so the traders can price their orders off the live book.
  */
 import WebSocket from "ws";
-import { L2Replica, type ServerMessage } from "../../durable-objects/order-book/protocol.ts";
+import { L2Replica, messagesOfFrame } from "../../durable-objects/order-book/protocol.ts";
 
 export interface ScannedMessage {
   type: "snapshot" | "delta" | "trade" | "other";
@@ -17,8 +17,8 @@ export interface ScannedMessage {
   ts: number;
 }
 
-function numberAfter(text: string, key: string): number {
-  const at = text.indexOf(key);
+function numberAfter(text: string, key: string, from = 0): number {
+  const at = text.indexOf(key, from);
   if (at < 0) return -1;
   let i = at + key.length;
   let n = 0;
@@ -37,15 +37,28 @@ function numberAfter(text: string, key: string): number {
  * `{"type":"…","symbol":"…","seq":N,…}` (JSON.stringify keeps the literal's key order); anything that does
  * not look like that is "other".
  */
-export function scanBookMessage(text: string): ScannedMessage {
+export function scanBookMessage(text: string, from = 0): ScannedMessage {
   let type: ScannedMessage["type"] = "other";
-  if (text.startsWith('{"type":"delta"')) type = "delta";
-  else if (text.startsWith('{"type":"trade"')) type = "trade";
-  else if (text.startsWith('{"type":"snapshot"')) type = "snapshot";
+  if (text.startsWith('{"type":"delta"', from)) type = "delta";
+  else if (text.startsWith('{"type":"trade"', from)) type = "trade";
+  else if (text.startsWith('{"type":"snapshot"', from)) type = "snapshot";
   if (type === "other") return { type, seq: -1, ts: -1 };
-  const seq = numberAfter(text, '"seq":');
+  const seq = numberAfter(text, '"seq":', from);
   if (seq < 0) return { type: "other", seq: -1, ts: -1 };
-  return { type, seq, ts: type === "trade" ? numberAfter(text, '"ts":') : -1 };
+  return { type, seq, ts: type === "trade" ? numberAfter(text, '"ts":', from) : -1 };
+}
+
+/**
+ * Every message of a frame: a frame is one message or, from a busy book, a JSON array of them
+ * (docs/market-data-protocol.md, "Frames"). Each message starts with `{"type":`, which occurs nowhere else.
+ */
+export function scanBookFrame(text: string): ScannedMessage[] {
+  if (!text.startsWith("[")) return [scanBookMessage(text)];
+  const out: ScannedMessage[] = [];
+  for (let at = text.indexOf('{"type":'); at >= 0; at = text.indexOf('{"type":', at + 8)) {
+    out.push(scanBookMessage(text, at));
+  }
+  return out;
 }
 
 /** Sequence bookkeeping of one book socket (docs/market-data-protocol.md, "Sequence numbers"). */
@@ -150,28 +163,30 @@ export class BookSocket {
 
   private onMessage(data: Buffer): void {
     const text = data.toString("utf8");
-    const m = scanBookMessage(text);
+    const scanned = scanBookFrame(text);
     if (this.replica) {
-      const full = JSON.parse(text) as ServerMessage;
       // After a gap the replica waits for the snapshot the tracker below asks for.
-      this.replica.apply(full);
+      for (const full of messagesOfFrame(text)) this.replica.apply(full);
       // Trades are not needed beyond the last price; keep the replica's list short.
       if (this.replica.trades.length > 64) this.replica.trades.splice(0, this.replica.trades.length - 1);
     }
-    if (m.type === "snapshot") {
-      this.tracker.onSnapshot(m.seq);
-      return;
+    const bytes = Math.round(data.length / Math.max(1, scanned.length));
+    for (const m of scanned) {
+      if (m.type === "snapshot") {
+        this.tracker.onSnapshot(m.seq);
+        continue;
+      }
+      if (m.type === "other") continue;
+      this.messages++;
+      const result = this.tracker.onSequenced(m.seq);
+      if (result === "gap") {
+        this.sink.gap(m.seq - (this.tracker.seq + 1));
+        this.ws?.send('{"type":"subscribe"}');
+      } else if (result === "stale") {
+        this.sink.stale();
+      }
+      this.sink.bookMessage(bytes, m.type === "trade" && m.ts > 0 ? Date.now() - m.ts : undefined);
     }
-    if (m.type === "other") return;
-    this.messages++;
-    const result = this.tracker.onSequenced(m.seq);
-    if (result === "gap") {
-      this.sink.gap(m.seq - (this.tracker.seq + 1));
-      this.ws?.send('{"type":"subscribe"}');
-    } else if (result === "stale") {
-      this.sink.stale();
-    }
-    this.sink.bookMessage(data.length, m.type === "trade" && m.ts > 0 ? Date.now() - m.ts : undefined);
   }
 
   close(): void {

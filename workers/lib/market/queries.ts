@@ -169,7 +169,7 @@ function barOfJson(r: Record<string, unknown>): Bar {
 
 /** The book's best bid and ask right now (the origin of the latest-quote cache). */
 export async function liveQuote(env: Env, symbol: string): Promise<QuoteRecord> {
-  const status = await env.ORDER_BOOK.get(env.ORDER_BOOK.idFromName(symbol)).status();
+  const status = await env.ORDER_BOOK.get(env.ORDER_BOOK.idFromName(symbol)).quote();
   // Over RPC the [price, qty] tuples arrive typed as number[].
   const level = (l: number[] | null): [number, number] | null =>
     l && l.length === 2 ? [l[0] as number, l[1] as number] : null;
