@@ -55,7 +55,7 @@ import {
 } from "./user-session/outbox.ts";
 import { type ApiFailure, fail, type Outcome, ok } from "./user-session/outcome.ts";
 import { ACCOUNT_MIGRATIONS, BOOK_EVENTS_MIGRATIONS } from "./user-session/schema.ts";
-import { TradeStream } from "./user-session/stream.ts";
+import { type InAppNotification, TradeStream } from "./user-session/stream.ts";
 
 export type { PlaceOrderRequest, ReplaceOrderRequest } from "./user-session/orders.ts";
 export type { ApiFailure, Outcome } from "./user-session/outcome.ts";
@@ -128,6 +128,15 @@ const NO_QUOTE: Quote = { bid: null, ask: null, last: null, reference: null };
  * account itself update them at once).
  */
 const MARK_MAX_AGE_MS = 1_000;
+
+/**
+ * Finished orders the account model remembers (it rejects their ids and recognises their late events).
+ * Here every order, finished or not, is also a row of `orders` (checked first for ids and client order
+ * ids), and book events are deduplicated by event id before they reach the model, so a short memory is
+ * enough; it is serialised with the account on every change, so a long one costs every operation
+ * (1,000 entries made an active account's every save ~60 KB of JSON).
+ */
+const COMPLETED_ORDER_MEMORY = 64;
 
 /**
  * One live account per user (`idFromName(userId)`): cash, reservations, positions, the user's orders and
@@ -645,6 +654,19 @@ export class UserSession extends DurableObject<Env> {
   // -----------------------------------------------------------------------------------------------
 
   /**
+   * In-app notification (issue 10, docs/notifications.md): the notifications consumer calls this to push a
+   * `notifications` stream message to the user's sockets that listen to it. Touches no account state;
+   * returns how many sockets it reached (0 when the user is not connected: the notification is still in
+   * their history at `GET /v1/notifications`).
+   */
+  async pushNotification(userId: string, notification: InAppNotification): Promise<{ sockets: number }> {
+    if (!this.env.USER_SESSION.idFromName(userId).equals(this.ctx.id)) {
+      throw new Error("user id does not match this UserSession");
+    }
+    return { sockets: this.stream.notify(notification) };
+  }
+
+  /**
    * A `trade_updates` socket. Only the edge calls this, after it has authenticated the user (headers, or the
    * stream's `authenticate` message), so every socket here belongs to this account.
    */
@@ -715,6 +737,7 @@ export class UserSession extends DurableObject<Env> {
     const cash = parseMicros(this.env.STARTING_CASH ?? "100000");
     const created = createAccount({
       accountId: userId,
+      completedOrderMemory: COMPLETED_ORDER_MEMORY,
       ...(cash.ok ? { startingCashMicros: cash.value } : {}),
     });
     if (!created.ok) throw new Error(`cannot create account: ${created.message}`);
