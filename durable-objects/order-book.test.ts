@@ -7,6 +7,8 @@ import {
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { EngineEvent, FillEvent } from "../shared/engine/types.ts";
+import { isEventPack, unpack } from "../shared/queue-pack.ts";
+import { envTransport, QUEUE_BATCH } from "./order-book/outbox.ts";
 import { account, freshBook, limit, Receiver } from "./order-book/test-helpers.ts";
 import { workload } from "./order-book/workload.ts";
 import type { OrderBook } from "./order-book.ts";
@@ -448,7 +450,25 @@ describe("OrderBook outbox", () => {
     ]);
   });
 
-  it("publishes every order, fill and status event to the queue with stable ids, at most 100 per send", async () => {
+  it("packs the events of one publish into Queue messages of at most 100 events", async () => {
+    const sent: { body: unknown }[][] = [];
+    const transport = envTransport({
+      USER_SESSION: env.USER_SESSION,
+      TRADE_EVENTS: {
+        async sendBatch(messages: { body: unknown }[]) {
+          sent.push(messages);
+        },
+      } as unknown as Queue,
+    });
+    const messages = Array.from({ length: QUEUE_BATCH }, (_, i) => ({ id: `PK:${i + 1}`, seq: i + 1 }));
+    await transport.publish(messages as never);
+    expect(sent).toHaveLength(1);
+    const packs = sent[0]?.map((m) => m.body) ?? [];
+    expect(packs.every((p) => isEventPack(p) && p.bodies.length <= 100)).toBe(true);
+    expect(packs.flatMap((p) => unpack(p))).toEqual(messages);
+  });
+
+  it(`publishes every order, fill and status event to the queue with stable ids, at most ${QUEUE_BATCH} per send`, async () => {
     const { symbol, stub } = await freshBook();
     const receiver = new Receiver();
     let queueCalls = 0;
@@ -456,14 +476,14 @@ describe("OrderBook outbox", () => {
     await receiver.install(stub, ({ kind }) =>
       kind === "queue" && ++queueCalls === 2 ? "fail-before" : "ok",
     );
-    const flow = workload({ seed: 3, count: 150, idPrefix: "q", centre: 10_000 });
+    const flow = workload({ seed: 3, count: 600, idPrefix: "q", centre: 10_000 });
     const results = await stub.submitMany(flow);
     await stub.halt();
     await runInDurableObject(stub, (book: OrderBook) => book.alarm());
     await runInDurableObject(stub, (book: OrderBook) => book.alarm());
 
     expect(receiver.published.length).toBeGreaterThan(2);
-    expect(receiver.published.every((batch) => batch.length <= 100)).toBe(true);
+    expect(receiver.published.every((batch) => batch.length <= QUEUE_BATCH)).toBe(true);
     const expected = results.flat().filter((e) => e.type !== "book");
     const byId = receiver.messages();
     const haltSeq = (await stub.status()).seq;

@@ -5,6 +5,7 @@ import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from "vitest";
 import { withClient } from "../scripts/stack/pg.ts";
 import { balancesFromLedger, balancesOf, compareBalances, type LedgerSum } from "../shared/history/ledger.ts";
+import { packBodies } from "../shared/queue-pack.ts";
 import { consumeDeadLetters } from "../workers/consumers/dead-letters.ts";
 import { createHistoryProcessor } from "../workers/consumers/history-processor.ts";
 import { consumeTradeEvents, type TradeEventProcessor } from "../workers/consumers/trade-events.ts";
@@ -309,6 +310,39 @@ describe("the history consumer", { timeout: 60_000 }, () => {
     const alerts = lines.filter((l) => l.includes('"alert":"dlq"'));
     expect(alerts).toHaveLength(3);
     expect(JSON.parse(alerts[0] as string)).toMatchObject({ level: "error", alert: "dlq", eventId: "x" });
+  });
+
+  it("reads packed messages event by event: same rows, poison parked alone, a failure retries the pack", async () => {
+    await forget(sim.userIds);
+    for (const pack of packBodies(sim.events)) {
+      // Each pack twice in one batch: a redelivery changes nothing.
+      const r = await consume([pack, pack]);
+      expect(r.acked()).toEqual([pack, pack]);
+    }
+    expect(await dump(sim.userIds)).toEqual(reference);
+
+    const errors = vi.spyOn(console, "error").mockImplementation(() => {});
+    const warnings = vi.spyOn(console, "warn").mockImplementation(() => {});
+    deadLettered.length = 0;
+    const mixed = { pack: 1, bodies: [sim.events[0], "not an event"] };
+    const parked = await consume([mixed]);
+    expect(parked.acked()).toEqual([mixed]);
+    expect(deadLettered).toEqual([expect.objectContaining({ deadLetter: 1, body: "not an event" })]);
+
+    const second = sim.events[1];
+    if (!second) throw new Error("session too short");
+    const failing: TradeEventProcessor = {
+      name: "failing",
+      async process() {
+        return { failed: new Map([[second.id, new Error("store unavailable")]]) };
+      },
+    };
+    const pack = { pack: 1, bodies: sim.events.slice(0, 3) };
+    const retried = await consume([pack], [failing]);
+    errors.mockRestore();
+    warnings.mockRestore();
+    expect(retried.retried()).toEqual([pack]);
+    expect(retried.acked()).toEqual([]);
   });
 
   it("stores dead letters in the global database for an operator", async () => {

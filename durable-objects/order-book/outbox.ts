@@ -12,7 +12,7 @@
  *   Rows of one account are delivered in order, and a failing account is retried with back-off without
  *   holding up the others.
  * - `queue` rows: the batch's events (all but L2 deltas) as {@link TradeEventMessage}s for the
- *   `trade-events` Queue, sent with `sendBatch` (≤ 100 per call).
+ *   `trade-events` Queue, packed 100 to a message (shared/queue-pack.ts) and sent with `sendBatch`.
  * @internal
  */
 import {
@@ -24,6 +24,7 @@ import {
   tradeEventMessage,
 } from "../../shared/book-events.ts";
 import type { EngineEvent } from "../../shared/engine/types.ts";
+import { packBodies } from "../../shared/queue-pack.ts";
 import type { Env } from "../../workers/env.ts";
 import type { Sql } from "../sql.ts";
 
@@ -34,12 +35,20 @@ export type EventSource = (journalId: number) => EngineEvent[];
 export interface OutboxTransport {
   /** Deliver events to one account's UserSession; resolves once applied (idempotent by event id). */
   deliverToSession(account: string, symbol: string, events: AccountBookEvent[]): Promise<unknown>;
-  /** Publish at most {@link QUEUE_BATCH} messages to the trade-events Queue. */
+  /** Publish at most {@link QUEUE_BATCH} events to the trade-events Queue (one `sendBatch`). */
   publish(messages: TradeEventMessage[]): Promise<void>;
 }
 
-/** Largest `sendBatch` the Queues API accepts. */
-export const QUEUE_BATCH = 100;
+/**
+ * Events per `publish`: packed 100 to a Queue message (shared/queue-pack.ts), that is at most 5 messages
+ * and ~200 KB per `sendBatch` (limits: 100 messages, 256 KB).
+ */
+export const QUEUE_BATCH = 500;
+/**
+ * Upper bound of one serialised {@link TradeEventMessage}: at most five ids of ≤ 128 characters, a reason
+ * code and numbers. Packs are sized with it (50 events per ~100 KB pack) instead of serialising each one.
+ */
+const BOOK_MESSAGE_MAX_BYTES = 2_000;
 /** Events per `applyBookEvents` call. */
 export const SESSION_BATCH = 500;
 
@@ -50,7 +59,13 @@ export function envTransport(env: Pick<Env, "USER_SESSION" | "TRADE_EVENTS">): O
       return stub.applyBookEvents(symbol, events);
     },
     async publish(messages) {
-      await env.TRADE_EVENTS.sendBatch(messages.map((body) => ({ body, contentType: "json" as const })));
+      // A book event message is small and bounded (ids ≤ 128 characters): no need to measure each one.
+      await env.TRADE_EVENTS.sendBatch(
+        packBodies(messages, () => BOOK_MESSAGE_MAX_BYTES).map((body) => ({
+          body,
+          contentType: "json" as const,
+        })),
+      );
     },
   };
 }
@@ -161,12 +176,21 @@ export class Outbox {
     return this.sql.one<{ j: number | null }>`SELECT min(journal_id) AS j FROM outbox`?.j ?? null;
   }
 
-  /** The account events of a journal row, stamped with their ids. */
-  private accountEvents(batch: readonly EngineEvent[], account: string): AccountBookEvent[] {
-    const out: AccountBookEvent[] = [];
+  /** The account events of a journal row, stamped with their ids, by account (one pass over the row). */
+  private accountEvents(batch: readonly EngineEvent[]): Map<string, AccountBookEvent[]> {
+    const out = new Map<string, AccountBookEvent[]>();
     for (const e of batch) {
-      if (!isAccountEvent(e) || !accountsOf(e).includes(account)) continue;
-      out.push({ ...e, eventId: bookEventId(this.symbol, e.seq), symbol: this.symbol });
+      if (!isAccountEvent(e)) continue;
+      const stamped: AccountBookEvent = {
+        ...e,
+        eventId: bookEventId(this.symbol, e.seq),
+        symbol: this.symbol,
+      };
+      for (const account of accountsOf(e)) {
+        const list = out.get(account);
+        if (list === undefined) out.set(account, [stamped]);
+        else if (list[list.length - 1] !== stamped) list.push(stamped);
+      }
     }
     return out;
   }
@@ -241,6 +265,15 @@ export class Outbox {
       }
       return batch;
     };
+    const byAccount = new Map<number, Map<string, AccountBookEvent[]>>();
+    const eventsFor = (journalId: number, account: string): AccountBookEvent[] => {
+      let split = byAccount.get(journalId);
+      if (split === undefined) {
+        split = this.accountEvents(batchOf(journalId));
+        byAccount.set(journalId, split);
+      }
+      return split.get(account) ?? [];
+    };
     // Accounts with an earlier row waiting for a retry are skipped, so each account sees its events in order.
     const backingOff = new Set(
       this.sql<{ account: string }>`
@@ -268,7 +301,7 @@ export class Outbox {
         const entry = accounts[next++];
         if (entry === undefined) break;
         const [account, accountRows] = entry;
-        const events = accountRows.flatMap((r) => this.accountEvents(batchOf(r.journal_id), account));
+        const events = accountRows.flatMap((r) => eventsFor(r.journal_id, account));
         try {
           for (let i = 0; i < events.length; i += SESSION_BATCH) {
             await this.transport.deliverToSession(account, this.symbol, events.slice(i, i + SESSION_BATCH));
@@ -313,7 +346,7 @@ export class Outbox {
   }
 
   /**
-   * Pack queue rows into sendBatch calls of ≤ 100 messages, in row order. A row is done once the call
+   * Pack queue rows into sendBatch calls of ≤ {@link QUEUE_BATCH} events, in row order. A row is done once the call
    * holding its last message succeeded; after a failed call, that row and all later ones are retried
    * (messages of theirs already sent go again, and consumers dedupe on the id).
    */

@@ -15,6 +15,7 @@
  */
 import type { AccountEvent, AccountEventBody } from "../../shared/history/events.ts";
 import { ACCOUNT_EVENT_VERSION } from "../../shared/history/events.ts";
+import { packBodies } from "../../shared/queue-pack.ts";
 import type { Env } from "../../workers/env.ts";
 import type { Migration, Sql } from "../sql.ts";
 
@@ -57,10 +58,13 @@ const MAX_BATCH_BYTES = 200_000;
 /** Delay between a commit and the alarm that publishes it, so close commits share a `sendBatch`. */
 export const OUTBOX_DELAY_MS = 20;
 
+/** Publishes a drained batch as packs (shared/queue-pack.ts): usually one Queue message per batch. */
 export function queueTransport(env: Pick<Env, "TRADE_EVENTS">): AccountOutboxTransport {
   return {
     async publish(events) {
-      await env.TRADE_EVENTS.sendBatch(events.map((body) => ({ body, contentType: "json" as const })));
+      await env.TRADE_EVENTS.sendBatch(
+        packBodies(events).map((body) => ({ body, contentType: "json" as const })),
+      );
     },
   };
 }

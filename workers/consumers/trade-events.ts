@@ -30,6 +30,7 @@
  */
 import type { TradeEventMessage } from "../../shared/book-events.ts";
 import { type AccountEvent, isAccountEventBody, parseAccountEvent } from "../../shared/history/events.ts";
+import { unpack } from "../../shared/queue-pack.ts";
 import type { Env } from "../env.ts";
 import { barsProcessor } from "./bars.ts";
 import { errorText } from "./errors.ts";
@@ -58,7 +59,10 @@ export interface TradeEventProcessor {
 }
 
 /** The processors of the trade-events Queue, in this order. Append new ones here. */
-export const TRADE_EVENT_PROCESSORS: TradeEventProcessor[] = [historyProcessor, barsProcessor];
+export const TRADE_EVENT_PROCESSORS: TradeEventProcessor[] = [
+  historyProcessor,
+  barsProcessor,
+];
 
 const BOOK_TYPES = new Set(["order", "fill", "trading_status", "reference_price"]);
 
@@ -128,19 +132,38 @@ export async function consumeTradeEvents(
   processors: readonly TradeEventProcessor[] = TRADE_EVENT_PROCESSORS,
 ): Promise<ConsumeReport> {
   const report: ConsumeReport = { acked: 0, retried: 0, poison: 0, processors: [] };
-  const valid: { message: Message<unknown>; event: TradeEvent }[] = [];
+  const valid: { message: Message<unknown>; events: TradeEvent[] }[] = [];
   for (const message of batch.messages) {
-    const parsed = parseTradeEvent(message.body);
-    if ("error" in parsed) {
-      report.poison++;
-      await deadLetter(env, batch.queue, message, parsed.error);
-    } else {
-      valid.push({ message, event: parsed });
+    // A message is one event or a pack of them (shared/queue-pack.ts); each event is parsed on its own.
+    const bodies = unpack(message.body);
+    const events: TradeEvent[] = [];
+    const bad: { body: unknown; error: string }[] = [];
+    for (const body of bodies) {
+      const parsed = parseTradeEvent(body);
+      if ("error" in parsed) bad.push({ body, error: parsed.error });
+      else events.push(parsed);
     }
+    if (events.length === 0) {
+      report.poison++;
+      await deadLetter(env, batch.queue, message, bad[0]?.error ?? "an empty pack");
+      continue;
+    }
+    // Poison inside a pack: those bodies go to the DLQ alone; the rest of the pack is processed.
+    let parked = true;
+    for (const { body, error } of bad) {
+      report.poison++;
+      parked = (await deadLetter(env, batch.queue, message, error, body)) && parked;
+    }
+    if (!parked) {
+      report.retried++;
+      message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
+      continue;
+    }
+    valid.push({ message, events });
   }
   if (valid.length === 0) return report;
 
-  const events = valid.map((v) => v.event);
+  const events = valid.flatMap((v) => v.events);
   const failed = new Map<string, { processor: string; error: unknown }>();
   const poisoned = new Map<string, string>();
   await Promise.all(
@@ -163,42 +186,63 @@ export async function consumeTradeEvents(
     }),
   );
 
-  for (const { message, event } of valid) {
-    const poison = poisoned.get(event.id);
-    if (poison !== undefined) {
+  for (const { message, events: carried } of valid) {
+    // Events a processor calls poison are parked one by one; if the DLQ is unreachable the message retries.
+    let parked = true;
+    for (const event of carried) {
+      const poison = poisoned.get(event.id);
+      if (poison === undefined) continue;
       report.poison++;
-      await deadLetter(env, batch.queue, message, poison);
-      continue;
+      parked = (await deadLetter(env, batch.queue, message, poison, bodyOf(event))) && parked;
     }
-    const failure = failed.get(event.id);
-    if (failure === undefined) {
+    const failure = carried
+      .map((e) => ({ event: e, failure: failed.get(e.id) }))
+      .find((f) => f.failure !== undefined && !poisoned.has(f.event.id));
+    if (failure === undefined && parked) {
       message.ack();
       report.acked++;
       continue;
     }
     report.retried++;
     message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
+    if (failure?.failure === undefined) continue;
     console.warn(
       JSON.stringify({
         level: "warn",
         msg: "trade event retried",
         queue: batch.queue,
-        processor: failure.processor,
-        eventId: event.id,
+        processor: failure.failure.processor,
+        eventId: failure.event.id,
+        events: carried.length,
         attempts: message.attempts,
-        error: errorText(failure.error),
+        error: errorText(failure.failure.error),
       }),
     );
   }
   return report;
 }
 
+/** The queue body an event was parsed from (what the dead-letter queue keeps). */
+function bodyOf(event: TradeEvent): unknown {
+  return event.kind === "book" ? event.message : event.event;
+}
+
 /**
- * Poison: send it to the dead-letter queue with the reason and acknowledge it. If the DLQ cannot be
- * reached the message is retried instead (the Queue moves it there after `max_retries`).
+ * Poison: send it to the dead-letter queue with the reason. A whole message (`body` omitted) is then
+ * acknowledged; one event of a pack (`body` given) is parked and the caller settles the message. Returns
+ * false when the DLQ could not be reached: the message is retried instead (the Queue moves it to the DLQ
+ * after `max_retries`).
  */
-async function deadLetter(env: Env, queue: string, message: Message<unknown>, reason: string): Promise<void> {
-  const eventId = eventIdOf(message.body);
+async function deadLetter(
+  env: Env,
+  queue: string,
+  message: Message<unknown>,
+  reason: string,
+  body?: unknown,
+): Promise<boolean> {
+  const whole = body === undefined;
+  const payload = whole ? message.body : body;
+  const eventId = eventIdOf(payload);
   console.error(
     JSON.stringify({
       level: "error",
@@ -218,12 +262,13 @@ async function deadLetter(env: Env, queue: string, message: Message<unknown>, re
     eventId,
     reason,
     attempts: message.attempts,
-    body: message.body,
+    body: payload,
   };
   try {
     if (!env.TRADE_EVENTS_DLQ) throw new Error("TRADE_EVENTS_DLQ is not bound");
     await env.TRADE_EVENTS_DLQ.send(envelope, { contentType: "json" });
-    message.ack();
+    if (whole) message.ack();
+    return true;
   } catch (error) {
     console.error(
       JSON.stringify({
@@ -233,6 +278,7 @@ async function deadLetter(env: Env, queue: string, message: Message<unknown>, re
         error: errorText(error),
       }),
     );
-    message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
+    if (whole) message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
+    return false;
   }
 }
