@@ -1,7 +1,9 @@
 /**
  * OrderBook Durable Object benchmark: `npm run bench:book`.
  *
- * Starts `wrangler dev` (port 8799, a throw-away persistence directory) and measures, through the
+ * Serves the bundled worker (port 8799, a throw-away persistence directory) straight from Miniflare — the
+ * workerd the Workers test pool uses, without `wrangler dev`'s proxy in front; BENCH_SERVER=wrangler uses
+ * `wrangler dev` instead — and measures, through the
  * development-only routes of workers/routes/market-data.ts (enabled only when ENVIRONMENT is
  * "development" or "test"):
  *
@@ -21,7 +23,8 @@
  *
  * Knobs (env): BENCH_SINGLE (orders, default 3,000), BENCH_BATCHED (default 50,000),
  * BENCH_HTTP (default 2,000), BENCH_SOCKETS (default 1,000), BENCH_FANOUT_BATCHES (default 100),
- * BENCH_ONLY (e.g. "single,batched"; default all of single,batched,http,fanout).
+ * BENCH_ONLY (e.g. "single,batched"; default all of single,batched,http,fanout), BENCH_SERVER (miniflare
+ * or wrangler).
  * The last line printed is JSON: {"ordersPerSec", "batchedOrdersPerSec", "fanoutMsgsPerSec", ...}.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
@@ -56,6 +59,8 @@ const HTTP_ORDERS = Number(process.env.BENCH_HTTP ?? 2_000);
 const HTTP_CONNECTIONS = 50;
 const SOCKETS = Number(process.env.BENCH_SOCKETS ?? 1_000);
 const FANOUT_BATCHES = Number(process.env.BENCH_FANOUT_BATCHES ?? 100);
+/** How the worker is served: "miniflare" (default; workerd directly, as the test pool) or "wrangler" (dev). */
+const SERVER = process.env.BENCH_SERVER === "wrangler" ? "wrangler" : "miniflare";
 const RUN = Date.now().toString(36).toUpperCase().slice(-5);
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const WRANGLER = join(ROOT, "node_modules", ".bin", "wrangler");
@@ -101,6 +106,59 @@ function bundle(dir: string): string {
   const path = join(dir, "wrangler.toml");
   writeFileSync(path, config);
   return path;
+}
+
+/**
+ * The same bundle served straight from Miniflare (one workerd, as the Workers test pool runs it): no
+ * `wrangler dev` proxy worker in front, whose extra hop and log forwarding cost more than the book itself on
+ * 2 cores (see docs/capacity.md, "wrangler dev vs Miniflare").
+ */
+async function startMiniflare(): Promise<{ child: ChildProcess; stop: () => void; dir: string }> {
+  const dir = mkdtempSync(join(tmpdir(), "bench-book-"));
+  const config = bundle(dir);
+  const varsFile = join(dir, "vars.json");
+  writeFileSync(
+    varsFile,
+    JSON.stringify({ ENVIRONMENT: "development", LOG_LEVEL: "warn", MARKET_SIM_ENABLED: "false" }),
+  );
+  const child = spawn(
+    process.execPath,
+    [
+      join(ROOT, "loadtest", "scenario", "miniflare-child.ts"),
+      config,
+      String(PORT),
+      join(dir, "state"),
+      varsFile,
+    ],
+    { cwd: dir, stdio: ["pipe", "pipe", "pipe"], detached: true },
+  );
+  let output = "";
+  const keep = (d: Buffer) => {
+    output = (output + d.toString()).slice(-20_000);
+  };
+  child.stdout?.on("data", keep);
+  child.stderr?.on("data", keep);
+  const stop = () => {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, "SIGTERM");
+    } catch {
+      // already gone
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const deadline = Date.now() + 180_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`miniflare exited early:\n${output}`);
+    try {
+      const res = await fetch(`${BASE}/health`);
+      if (res.ok) return { child, stop, dir };
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  stop();
+  throw new Error(`miniflare did not answer /health within 180 s:\n${output}`);
 }
 
 async function startWrangler(): Promise<{ child: ChildProcess; stop: () => void; dir: string }> {
@@ -421,8 +479,8 @@ function inProcessReference(count: number): { engineUsPerOrder: number; jsonUsPe
 // -------------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
-  log(`bench:book — starting wrangler dev on ${BASE}`);
-  const { stop, dir } = await startWrangler();
+  log(`bench:book — serving the bundled worker with ${SERVER} on ${BASE}`);
+  const { stop, dir } = SERVER === "wrangler" ? await startWrangler() : await startMiniflare();
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     process.on(signal, () => {
       stop();
@@ -474,6 +532,7 @@ async function main(): Promise<void> {
       engineUsPerOrder: ref.engineUsPerOrder,
       jsonUsPerOrder: ref.jsonUsPerOrder,
       fsyncMs: fsync,
+      server: SERVER,
       loadAverage: Math.round((loadavg()[0] ?? 0) * 100) / 100,
     };
     console.log(JSON.stringify(summary));
