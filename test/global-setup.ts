@@ -6,6 +6,7 @@ import type { TestProject } from "vitest/node";
 import { startWorker } from "../scripts/dev/worker.ts";
 import { formatEnv, REPO_ROOT, startTestStack } from "../scripts/stack/index.ts";
 import { freePort, silentLog } from "../scripts/stack/util.ts";
+import { generateVapidKeys } from "../shared/notifications/web-push.ts";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -27,14 +28,29 @@ const TEST_SECRETS = {
   // The simulated market stays off so trading tests are deterministic; test/market-data.test.ts starts
   // the market of its own symbol through the admin API (issue 9).
   MARKET_SIM_ENABLED: "false",
+  // Notifications (issue 10): provider failures retry after 1 s, 2 s, 2 s, … so a test can watch a job go
+  // through every retry to the dead-letter queue; email and SMS have no provider (the recording sink).
+  NOTIFICATIONS_RETRY_BASE_SECONDS: "1",
+  NOTIFICATIONS_RETRY_MAX_SECONDS: "2",
+  VAPID_SUBJECT: "mailto:tests@prepx.dev",
 };
 
 export default async function setup(project: TestProject) {
   const stack = await startTestStack({ log: process.env.STACK_VERBOSE ? undefined : silentLog });
   const envFile = path.join(stack.dataDir, "worker.vars");
-  const stackEnv: Record<string, string> = { ...stack.env, ...TEST_SECRETS };
+  // A fresh VAPID key pair per run, so Web Push is configured and tests can verify its signatures.
+  const vapid = await generateVapidKeys();
+  const stackEnv: Record<string, string> = {
+    ...stack.env,
+    ...TEST_SECRETS,
+    VAPID_PUBLIC_KEY: vapid.publicKey,
+    VAPID_PRIVATE_KEY: vapid.privateKey,
+  };
   writeFileSync(envFile, `${formatEnv(stackEnv)}\n`);
   const logFile = path.join(REPO_ROOT, ".data", "test-wrangler.log");
+  // A dev registry of its own: another `wrangler dev` on this machine starting or stopping would otherwise
+  // reload this worker mid-test, dropping the local queues' in-flight messages and retries.
+  process.env.WRANGLER_REGISTRY_PATH = path.join(stack.dataDir, "wrangler-registry");
   let worker: Awaited<ReturnType<typeof startWorker>>;
   try {
     worker = await startWorker({

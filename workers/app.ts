@@ -1,6 +1,7 @@
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { secureHeaders } from "hono/secure-headers";
+import { apiCallAnalytics } from "./analytics/api-calls.ts";
 import { requireAdmin } from "./auth/middleware.ts";
 import { registerSecuritySchemes } from "./auth/openapi.ts";
 import { ApiError, handleError, notFound } from "./errors.ts";
@@ -10,12 +11,15 @@ import { admin } from "./routes/admin.ts";
 import { adminHistory } from "./routes/admin-history.ts";
 import { adminMarket } from "./routes/admin-market.ts";
 import { adminTrading } from "./routes/admin-trading.ts";
+import { adminDashboard, analyticsRouter } from "./routes/analytics.ts";
 import { apiKeysRouter } from "./routes/api-keys.ts";
 import { auth } from "./routes/auth.ts";
+import { devOutbox } from "./routes/dev-outbox.ts";
 import { health } from "./routes/health.ts";
 import { marketData } from "./routes/market-data.ts";
 import { marketDataApi, marketDataStream } from "./routes/market-data-api.ts";
 import { me } from "./routes/me.ts";
+import { notificationsRouter } from "./routes/notifications.ts";
 import { stream } from "./routes/stream.ts";
 import { documentStreams } from "./routes/stream-docs.ts";
 import { trading } from "./routes/trading.ts";
@@ -26,6 +30,8 @@ export const MAX_BODY_BYTES = 64 * 1024;
 export function buildApp() {
   const app = createRouter();
   app.use("*", requestContext);
+  // Every call becomes an Analytics Engine data point and a latency count (docs/analytics.md).
+  app.use("*", apiCallAnalytics);
   app.use("*", secureHeaders());
   app.use("*", (c, next) =>
     cors({
@@ -57,6 +63,8 @@ export function buildApp() {
     }),
   );
   app.route("/", health);
+  // The dashboard page holds no data and signs in itself; its figures (/admin/analytics) need an admin.
+  app.route("/", adminDashboard);
   // Every /admin/* route requires an admin, whichever module defines it (issue 6).
   app.use("/admin/*", requireAdmin);
   app.route("/", auth);
@@ -65,11 +73,14 @@ export function buildApp() {
   app.route("/", admin);
   app.route("/", adminTrading);
   app.route("/", adminHistory);
+  app.route("/", analyticsRouter);
   app.route("/", marketData);
   app.route("/", adminMarket);
   app.route("/", marketDataApi);
   app.route("/", marketDataStream);
   app.route("/", trading);
+  app.route("/", notificationsRouter);
+  app.route("/", devOutbox);
   app.route("/", stream);
 
   registerSecuritySchemes(app);

@@ -16,6 +16,14 @@ export interface Env {
   MARKET_DATA_HUB: DurableObjectNamespace<MarketDataHub>;
   /** Dead-letter queue of trade-events: the consumer sends poison messages here (issue 8). */
   TRADE_EVENTS_DLQ?: Queue<unknown>;
+  /** Notification jobs (issue 10, docs/notifications.md), and their dead-letter queue. */
+  NOTIFICATIONS?: Queue<unknown>;
+  NOTIFICATIONS_DLQ?: Queue<unknown>;
+  /**
+   * Workers Analytics Engine dataset `prepx_events`: one data point per order, fill, login and API call
+   * (docs/analytics.md). Locally a no-op simulator; optional so a missing binding only loses data points.
+   */
+  ANALYTICS?: AnalyticsEngineDataset;
 
   ENVIRONMENT: string;
   STARTING_CASH: string;
@@ -60,6 +68,31 @@ export interface Env {
   /** Redis TTL of cached latest quotes / snapshots, ms (defaults 2000 / 3000). */
   MARKET_QUOTE_CACHE_MS?: string;
   MARKET_SNAPSHOT_CACHE_MS?: string;
+
+  // Notifications (issue 10, docs/notifications.md). A channel without a provider uses the recording sink in
+  // development / test and is skipped in production.
+  /** External deliveries per user per minute (default 20); retry back-off base and cap in seconds. */
+  NOTIFICATIONS_PER_USER_PER_MINUTE?: string;
+  NOTIFICATIONS_RETRY_BASE_SECONDS?: string;
+  NOTIFICATIONS_RETRY_MAX_SECONDS?: string;
+  NOTIFICATIONS_CLAIM_LEASE_SECONDS?: string;
+  /** "resend": a Resend-shaped email API at EMAIL_API_BASE_URL (default https://api.resend.com). */
+  EMAIL_PROVIDER?: string;
+  EMAIL_API_KEY?: string;
+  EMAIL_API_BASE_URL?: string;
+  EMAIL_FROM?: string;
+  /** "twilio": a Twilio-shaped SMS API at SMS_API_BASE_URL (default https://api.twilio.com). */
+  SMS_PROVIDER?: string;
+  SMS_ACCOUNT_SID?: string;
+  SMS_AUTH_TOKEN?: string;
+  SMS_FROM?: string;
+  SMS_API_BASE_URL?: string;
+  /** Web Push (VAPID, RFC 8292): base64url raw public key and private scalar, and a contact URI. */
+  VAPID_PUBLIC_KEY?: string;
+  VAPID_PRIVATE_KEY?: string;
+  VAPID_SUBJECT?: string;
+  /** "off" stops recording API calls into the Redis latency counters (docs/analytics.md); default on. */
+  ANALYTICS_API_CALLS?: string;
 }
 
 export type AppBindings = { Bindings: Env; Variables: { requestId: string; log: Logger } };

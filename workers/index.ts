@@ -1,3 +1,4 @@
+import { runAnalyticsJobs } from "./analytics/jobs.ts";
 import { buildApp } from "./app.ts";
 import { handleQueue } from "./consumers/index.ts";
 import type { Env } from "./env.ts";
@@ -19,6 +20,8 @@ export default {
   // Every minute (wrangler.toml [triggers]): keep each symbol's market maker armed.
   async scheduled(_controller: ScheduledController, env: Env, ctx: ExecutionContext): Promise<void> {
     ctx.waitUntil(ensureMarket(env));
+    // API-call counters Redis → Postgres, and the hourly pruning of counted facts (docs/analytics.md).
+    ctx.waitUntil(runAnalyticsJobs(env));
   },
   queue: (batch: MessageBatch<unknown>, env: Env, ctx: ExecutionContext) => handleQueue(batch, env, ctx),
 } satisfies ExportedHandler<Env>;

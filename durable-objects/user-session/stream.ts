@@ -18,7 +18,11 @@ interface SocketState {
   badFrames: number;
 }
 
-const KNOWN_STREAMS = new Set(["trade_updates"]);
+/**
+ * `trade_updates` is Alpaca's; `notifications` is PrepX's in-app notification stream (issue 10). A client
+ * only receives the streams it listens to, so Alpaca SDKs (which listen to `trade_updates`) never see it.
+ */
+const KNOWN_STREAMS = new Set(["trade_updates", "notifications"]);
 const MAX_FRAME_CHARS = 4096;
 const MAX_BAD_FRAMES = 10;
 
@@ -101,6 +105,33 @@ export class TradeStream {
       }
     }
   }
+
+  /** Sends an in-app notification to every socket listening to `notifications`; returns how many. */
+  notify(notification: InAppNotification): number {
+    const text = JSON.stringify({ stream: "notifications", data: notification });
+    let sockets = 0;
+    for (const ws of this.ctx.getWebSockets()) {
+      const state = ws.deserializeAttachment() as SocketState | null;
+      if (state?.listening.includes("notifications")) {
+        try {
+          ws.send(text);
+          sockets++;
+        } catch {}
+      }
+    }
+    return sockets;
+  }
+}
+
+/** The `data` of a `notifications` stream message. */
+export interface InAppNotification {
+  id: string;
+  type: string;
+  title: string;
+  body: string;
+  data: Record<string, string>;
+  /** When the cause happened (ISO 8601). */
+  at: string;
 }
 
 function send(ws: WebSocket, body: unknown): void {

@@ -4,6 +4,8 @@
  */
 import type { Env } from "../env.ts";
 import { consumeDeadLetters } from "./dead-letters.ts";
+import { consumeNotifications, NOTIFICATIONS_DLQ, NOTIFICATIONS_QUEUE } from "./notifications.ts";
+import { consumeNotificationDeadLetters } from "./notifications-dlq.ts";
 import { consumeTradeEvents } from "./trade-events.ts";
 
 export const TRADE_EVENTS_QUEUE = "trade-events";
@@ -21,6 +23,12 @@ export async function handleQueue(
       return;
     case TRADE_EVENTS_DLQ:
       await consumeDeadLetters(batch, env, waitUntil);
+      return;
+    case NOTIFICATIONS_QUEUE:
+      await consumeNotifications(batch, env, waitUntil);
+      return;
+    case NOTIFICATIONS_DLQ:
+      await consumeNotificationDeadLetters(batch, env, waitUntil);
       return;
     default:
       // A queue bound without a consumer here: keep its messages (they end in its DLQ) and say so.

@@ -32,9 +32,11 @@ import type { TradeEventMessage } from "../../shared/book-events.ts";
 import { type AccountEvent, isAccountEventBody, parseAccountEvent } from "../../shared/history/events.ts";
 import { unpack } from "../../shared/queue-pack.ts";
 import type { Env } from "../env.ts";
+import { analyticsProcessor } from "./analytics-processor.ts";
 import { barsProcessor } from "./bars.ts";
 import { errorText } from "./errors.ts";
 import { historyProcessor } from "./history-processor.ts";
+import { notificationsProcessor } from "./notifications-processor.ts";
 
 /** A parsed message of the trade-events Queue. */
 export type TradeEvent =
@@ -62,6 +64,8 @@ export interface TradeEventProcessor {
 export const TRADE_EVENT_PROCESSORS: TradeEventProcessor[] = [
   historyProcessor,
   barsProcessor,
+  analyticsProcessor,
+  notificationsProcessor,
 ];
 
 const BOOK_TYPES = new Set(["order", "fill", "trading_status", "reference_price"]);

@@ -4,6 +4,7 @@ import { authDeps } from "../auth/deps.ts";
 import { requireSession } from "../auth/middleware.ts";
 import { errorResponses, SESSION_SECURITY } from "../auth/openapi.ts";
 import { tradingRateLimit } from "../middleware/rate-limit.ts";
+import { notifyApiKeyCreated } from "../notifications/security.ts";
 import { createRouter } from "../openapi.ts";
 
 const TAG = "API keys";
@@ -92,6 +93,7 @@ apiKeysRouter.openapi(createKey, async (c) => {
   const { dbs } = authDeps(c);
   const key = await createApiKey(dbs, c.var.principal.userId, c.req.valid("json").name);
   c.get("log").info("api key created", { user_id: c.var.principal.userId, key_id: key.key_id });
+  notifyApiKeyCreated(c, c.var.principal.userId, key.key_id, key.name); // issue 10
   return c.json(key, 201);
 });
 

@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { noteLogin } from "../analytics/api-calls.ts";
 import { authDeps } from "../auth/deps.ts";
 import { requireSession } from "../auth/middleware.ts";
 import { EmailSchema, errorResponses, NewPasswordSchema, SESSION_SECURITY } from "../auth/openapi.ts";
@@ -13,6 +14,7 @@ import {
 } from "../auth/users.ts";
 import { ApiError } from "../errors.ts";
 import { authRateLimit, loginFailures } from "../middleware/rate-limit.ts";
+import { notifyLogin } from "../notifications/security.ts";
 import { createRouter } from "../openapi.ts";
 import { ProfileSchema } from "./me.ts";
 
@@ -136,7 +138,10 @@ auth.openapi(login, async (c) => {
     await loginFailures.record(c, email);
     throw new ApiError(401, "invalid_credentials", "email or password is incorrect");
   }
-  return c.json(await startSession(deps, user), 200);
+  noteLogin(c, user.id); // the login's analytics data point carries the user (docs/analytics.md)
+  const tokens = await startSession(deps, user);
+  notifyLogin(c, user.id); // security notification (issue 10, docs/notifications.md)
+  return c.json(tokens, 200);
 });
 
 auth.openapi(refresh, async (c) => {

@@ -12,7 +12,10 @@ const TAG = "Account";
 const NotificationPreferencesSchema = z
   .object({
     email: z.boolean().openapi({ description: "Send notifications by email" }),
-    push: z.boolean().openapi({ description: "Push notifications over open WebSockets" }),
+    push: z.boolean().openapi({
+      description:
+        "Push notifications: in-app over the WebSocket and Web Push (details: /v1/notifications/preferences)",
+    }),
     sms: z.boolean().openapi({ description: "Send notifications by SMS" }),
     order_fills: z.boolean().openapi({ description: "Notify when an order fills" }),
     order_cancellations: z.boolean().openapi({ description: "Notify when an order is cancelled or expires" }),
