@@ -34,7 +34,7 @@ const AUTH_ROUTES = [
  */
 const UNDOCUMENTED = new Set(["/health", "/ready", "/openapi.json", "/docs"]);
 /** Development-only tooling (disabled outside development) is not part of the public API either. */
-const isDevTooling = (path: string) => path.startsWith("/v2/dev/");
+const isDevTooling = (path: string) => path.startsWith("/v2/dev/") || path.startsWith("/dev/");
 
 describe("the OpenAPI document of the auth surface", () => {
   it("lists every user, API-key and admin route", async () => {
