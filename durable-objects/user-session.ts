@@ -955,7 +955,9 @@ export class UserSession extends DurableObject<Env> {
           }
         }
       }
-      if (count > 0) {
+      // Most events (an order accepted, a replace's new order) leave the account as it was: the model
+      // returns the same object then, and neither the snapshot nor the equity curve needs a write.
+      if (count > 0 && account !== this.account) {
         this.saveAccount(account, receivedAt);
         this.recordEquity(account, receivedAt);
       }

@@ -320,7 +320,10 @@ export class Outbox {
 
     const retryAt = now();
     this.sql.transaction(() => {
-      for (const id of done) this.sql.run`DELETE FROM outbox WHERE id = ${id}`;
+      if (done.length > 0) {
+        const ids = JSON.stringify(done);
+        this.sql.run`DELETE FROM outbox WHERE id IN (SELECT value FROM json_each(${ids}))`;
+      }
       for (const { rows: failed, error } of failures) {
         const message = (error instanceof Error ? error.message : String(error)).slice(0, 500);
         for (const r of failed) {
