@@ -7,8 +7,13 @@
  * - the `hft-limit-order-book` package with the same workload where its features allow (its `modify`
  *   keeps the order id, ours issues a new one, so the bench maps ids; it has no self-trade prevention),
  * in alternating blocks of 50,000 commands (so both see the same machine load), after a 200,000-command
- * warm-up. Throughput times batches of 250 commands on one book; latency times every command on a twin
- * book in a second pass.
+ * warm-up. Each contender runs in its own worker thread (own V8 heap, so neither's garbage is collected
+ * inside the other's timed batches), reading the stream from shared memory. Two separate passes:
+ * - throughput: one book, one `hrtime` pair per batch of 250 commands and nothing timed per command; the
+ *   commands (fresh id strings) are built untimed just before each batch, and the engine appends every
+ *   event object to a fresh array per command, as the OrderBook Durable Object takes them;
+ * - latency: a twin book fed the same stream, every command timed with a `process.hrtime.bigint()` pair
+ *   into an HDR histogram (the timer's own overhead is measured and printed, not subtracted).
  * Throughput is reported three ways: the median batch (the headline: robust when other processes share
  * the 2 cores), all batches over total wall time, and per second of process CPU time.
  * Then a child process (node --expose-gc) rests 1,000,000 orders and measures heap + typed-array bytes.
@@ -19,6 +24,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
 import * as hdr from "hdr-histogram-js";
 import { type LimitOrderOptions, OrderBook, Side as PeerSide } from "hft-limit-order-book";
 import type { EngineCommand, EngineEvent, SymbolRules } from "../shared/engine/index.ts";
@@ -357,6 +363,13 @@ function runPeerOp(book: OrderBook, p: PeerOp): void {
 // Measurement
 // -------------------------------------------------------------------------------------------------
 
+/** An `OpStream` as passed to a worker thread. */
+interface SharedStream {
+  buffers: SharedArrayBuffer[];
+  length: number;
+  now: number;
+}
+
 /** The whole op stream, generated up front into compact columns. */
 class OpStream {
   length = 0;
@@ -370,16 +383,29 @@ class OpStream {
   private readonly qty: Int32Array;
   private readonly account: Int32Array;
 
-  constructor(capacity: number, now: number) {
+  /** Columns in shared memory, so the contenders' worker threads read the stream without copying it. */
+  constructor(capacity: number, now: number, shared?: SharedStream) {
     this.now = now;
-    this.op = new Uint8Array(capacity);
-    this.n = new Int32Array(capacity);
-    this.newN = new Int32Array(capacity);
-    this.peerN = new Int32Array(capacity);
-    this.buy = new Uint8Array(capacity);
-    this.price = new Int32Array(capacity);
-    this.qty = new Int32Array(capacity);
-    this.account = new Int32Array(capacity);
+    const col = (i: number, bytes: number) =>
+      shared?.buffers[i] ?? new SharedArrayBuffer(Math.max(1, capacity * bytes));
+    this.op = new Uint8Array(col(0, 1));
+    this.n = new Int32Array(col(1, 4));
+    this.newN = new Int32Array(col(2, 4));
+    this.peerN = new Int32Array(col(3, 4));
+    this.buy = new Uint8Array(col(4, 1));
+    this.price = new Int32Array(col(5, 4));
+    this.qty = new Int32Array(col(6, 4));
+    this.account = new Int32Array(col(7, 4));
+    if (shared !== undefined) this.length = shared.length;
+  }
+
+  share(): SharedStream {
+    const columns = [this.op, this.n, this.newN, this.peerN, this.buy, this.price, this.qty, this.account];
+    return {
+      buffers: columns.map((c) => c.buffer as SharedArrayBuffer),
+      length: this.length,
+      now: this.now,
+    };
   }
 
   push(o: Op): void {
@@ -547,24 +573,78 @@ function peerRunner(): Runner<PeerOp> {
   };
 }
 
+/** What the main thread asks a contender's worker to do. */
+type WorkerRequest =
+  | { kind: "run"; pass: "throughput" | "latency"; from: number; to: number; measure: boolean }
+  | { kind: "result" };
+
+interface WorkerSetup {
+  role: "engine" | "peer";
+  stream: SharedStream;
+}
+
 /**
- * Both contenders replay the same stream from the start (seed book, warm-up, measured part), in
- * alternating blocks so both see the same machine load; only one book is hot at a time, as in a
- * Durable Object.
+ * One contender in its own worker thread, so its V8 heap (and its garbage collections: the peer's book
+ * is a graph of JS objects, ours mostly typed arrays) never runs inside the other's timed batches. It
+ * replays blocks of the shared stream on request; only one contender runs at a time.
  */
-function benchBoth(engineCommands: number, peerCommands: number): { engine: Result; peer: Result } {
+function contenderWorker(setup: WorkerSetup): void {
+  const port = parentPort as NonNullable<typeof parentPort>;
+  const stream = new OpStream(0, setup.stream.now, setup.stream);
+  const main = setup.role === "engine" ? engineRunner() : null;
+  const twin = setup.role === "engine" ? engineRunner() : null;
+  const contender: Contender<unknown> =
+    main !== null && twin !== null
+      ? (new Contender(main.runner, twin.runner) as Contender<unknown>)
+      : (new Contender(peerRunner(), peerRunner()) as Contender<unknown>);
+  port.on("message", (req: WorkerRequest) => {
+    if (req.kind === "run") {
+      contender[req.pass](stream, req.from, req.to, req.measure);
+      port.postMessage(null);
+      return;
+    }
+    if (main !== null && twin !== null && main.engine.stateHash() !== twin.engine.stateHash()) {
+      throw new Error("twin engines diverged");
+    }
+    port.postMessage(contender.result());
+    port.close();
+  });
+}
+
+function ask<T>(worker: Worker, req: WorkerRequest): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => reject(err);
+    worker.once("error", onError);
+    worker.once("message", (m: T) => {
+      worker.off("error", onError);
+      resolve(m);
+    });
+    worker.postMessage(req);
+  });
+}
+
+/**
+ * Both contenders replay the same stream from the start (seed book, warm-up, measured part), each in its
+ * own worker thread, in alternating blocks so both see the same machine load; only one book is hot at a
+ * time, as in a Durable Object.
+ */
+async function benchBoth(
+  engineCommands: number,
+  peerCommands: number,
+): Promise<{ engine: Result; peer: Result }> {
   const stream = generate(WARMUP + Math.max(engineCommands, peerCommands));
   const seedEnd = stream.length - WARMUP - Math.max(engineCommands, peerCommands);
-  const main = engineRunner();
-  const twin = engineRunner();
-  const engine = new Contender(main.runner, twin.runner);
-  const peer = new Contender(peerRunner(), peerRunner());
+  const self = fileURLToPath(import.meta.url);
+  const spawn = (role: WorkerSetup["role"]) =>
+    new Worker(self, { workerData: { role, stream: stream.share() } satisfies WorkerSetup });
+  const engine = spawn("engine");
+  const peer = spawn("peer");
   const engineEnd = seedEnd + WARMUP + engineCommands;
   const peerEnd = seedEnd + WARMUP + peerCommands;
   const end = Math.max(engineEnd, peerEnd);
   for (const pass of ["throughput", "latency"] as const) {
     for (let from = 0; from < end; from += BLOCK) {
-      for (const [contender, last] of [
+      for (const [worker, last] of [
         [engine, engineEnd],
         [peer, peerEnd],
       ] as const) {
@@ -573,13 +653,17 @@ function benchBoth(engineCommands: number, peerCommands: number): { engine: Resu
         // Blocks start on a batch boundary; the seed book and warm-up are never measured.
         const measureFrom = Math.max(from, seedEnd + WARMUP);
         if (measureFrom > from)
-          (contender as Contender<unknown>)[pass](stream, from, Math.min(measureFrom, to), false);
-        if (measureFrom < to) (contender as Contender<unknown>)[pass](stream, measureFrom, to, true);
+          await ask(worker, { kind: "run", pass, from, to: Math.min(measureFrom, to), measure: false });
+        if (measureFrom < to) await ask(worker, { kind: "run", pass, from: measureFrom, to, measure: true });
       }
     }
   }
-  if (main.engine.stateHash() !== twin.engine.stateHash()) throw new Error("twin engines diverged");
-  return { engine: engine.result(), peer: peer.result() };
+  const results = {
+    engine: await ask<Result>(engine, { kind: "result" }),
+    peer: await ask<Result>(peer, { kind: "result" }),
+  };
+  await Promise.all([engine.terminate(), peer.terminate()]);
+  return results;
 }
 
 /** Child process (run with --expose-gc): bytes of heap + typed arrays per resting order. */
@@ -637,6 +721,23 @@ function memoryInChild(): number {
   return result.bytesPerRestingOrder;
 }
 
+/**
+ * What the latency pass's own timing adds to each sample: the median of back-to-back
+ * `process.hrtime.bigint()` pairs plus a histogram record. Printed, not subtracted.
+ */
+function timerOverheadNanos(): number {
+  const h = histogram();
+  const samples: number[] = [];
+  for (let i = 0; i < 200_000; i++) {
+    const t0 = process.hrtime.bigint();
+    const t1 = process.hrtime.bigint();
+    h.recordValue(Number(t1 - t0));
+    if (i >= 100_000) samples.push(Number(t1 - t0));
+  }
+  samples.sort((a, b) => a - b);
+  return samples[samples.length >> 1] as number;
+}
+
 function fmt(r: Result): string {
   const n = (x: number) => x.toLocaleString("en-US");
   return (
@@ -646,17 +747,24 @@ function fmt(r: Result): string {
   );
 }
 
-function main(): void {
+async function main(): Promise<void> {
+  if (!isMainThread) {
+    contenderWorker(workerData as WorkerSetup);
+    return;
+  }
   if (process.argv.includes("--memory")) {
     measureMemory(RESTING);
     return;
   }
   console.log(`node ${process.version}, seed ${SEED}, ~${TARGET_RESTING} resting orders, chunks of ${CHUNK}`);
-  const { engine, peer } = benchBoth(ENGINE_COMMANDS, PEER_COMMANDS);
+  const { engine, peer } = await benchBoth(ENGINE_COMMANDS, PEER_COMMANDS);
   console.log(`prepx engine          : ${fmt(engine)}`);
   console.log(`hft-limit-order-book  : ${fmt(peer)}`);
   const ratio = engine.medianBatchOpsPerSec / peer.medianBatchOpsPerSec;
   console.log(`throughput ratio      : ${ratio.toFixed(2)}x`);
+  console.log(
+    `timer overhead        : ~${timerOverheadNanos()} ns per latency sample (included, not subtracted)`,
+  );
   const bytesPerRestingOrder = memoryInChild();
   console.log(
     `memory                : ${bytesPerRestingOrder.toFixed(1)} bytes per resting order (${RESTING} resting)`,
@@ -672,4 +780,4 @@ function main(): void {
   );
 }
 
-main();
+await main();

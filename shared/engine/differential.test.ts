@@ -26,9 +26,9 @@ let commandsRun = 0;
 
 /** Commands of a recipe list (cancels / replaces aim at orders that are open in a fast engine run). */
 function commandsOf(variant: number, recipes: Recipe[]): EngineCommand[] {
-  const { rules, opts } = VARIANTS[variant] as (typeof VARIANTS)[number];
+  const { rules, opts, ids } = VARIANTS[variant] as (typeof VARIANTS)[number];
   const engine = new MatchingEngine(rules, opts);
-  const builder = new CommandBuilder();
+  const builder = new CommandBuilder(ids);
   return recipes.map((r) => {
     const cmd = builder.build(r);
     const out: EngineEvent[] = [];
@@ -53,11 +53,11 @@ describe("fast engine against the reference engine", () => {
   it("emits identical events and state for random command sequences, with every invariant holding", () => {
     fc.assert(
       fc.property(sequenceArb, ([variant, recipes]) => {
-        const { rules, opts } = VARIANTS[variant] as (typeof VARIANTS)[number];
+        const { rules, opts, ids } = VARIANTS[variant] as (typeof VARIANTS)[number];
         const fast = new MatchingEngine(rules, opts);
         const reference = new ReferenceEngine(rules, opts);
         const checker = new InvariantChecker(fast);
-        const builder = new CommandBuilder();
+        const builder = new CommandBuilder(ids);
         for (let i = 0; i < recipes.length; i++) {
           const cmd = builder.build(recipes[i] as Recipe);
           const fastOut: EngineEvent[] = [];

@@ -633,6 +633,44 @@ describe("snapshot and restore", () => {
   });
 });
 
+describe("order ids", () => {
+  it("treats ids that differ only in the middle as distinct, and switches to hashing every character", () => {
+    // Same first 4 and last 12 characters: the sampled id hash gives all of them the same value.
+    const id = (n: number) => `ord-${String(n).padStart(10, "0")}-000000000000`;
+    const e = engine({}, { closedOrderMemory: 50 });
+    expect(e.idHashing).toBe("sampled");
+    for (let n = 0; n < 200; n++) {
+      const out = place(e, { orderId: id(n), account: `a${n}`, limitPrice: 100 - (n % 7), qty: 1 });
+      expect(types(out)).toEqual(["accepted", "book"]);
+    }
+    expect(e.idHashing).toBe("full");
+    expect(e.openOrderCount).toBe(200);
+    for (let n = 0; n < 200; n += 2) run(e, { kind: "cancel", now: T0, orderId: id(n) });
+    expect(e.getOrder(id(1))?.orderId).toBe(id(1));
+    expect(e.getOrder(id(2))).toBeUndefined();
+    expect(e.closedOrderStatus(id(2))).toBe("canceled");
+    expect(rejectReason(place(e, { orderId: id(3), limitPrice: 100 }))).toBe("duplicate_order_id");
+    expect(rejectReason(place(e, { orderId: id(198), limitPrice: 100 }))).toBe("duplicate_order_id");
+    expect(types(place(e, { orderId: id(1_000), limitPrice: 100 }))).toEqual(["accepted", "book"]);
+    // Hashes are not state: a restored copy (sampled hashes again) agrees on everything.
+    const copy = MatchingEngine.restore(JSON.parse(JSON.stringify(e.snapshot())) as EngineSnapshot);
+    expect(copy.idHashing).toBe("sampled");
+    expect(copy.stateHash()).toBe(e.stateHash());
+    const cancel: EngineCommand = { kind: "cancel", now: T0, orderId: id(5) };
+    expect(run(copy, cancel)).toEqual(run(e, cancel));
+  });
+
+  it("keeps sampled hashes for UUIDs", () => {
+    const e = engine();
+    for (let n = 0; n < 2_000; n++) {
+      const uuid = `${(Math.imul(n, 0x9e3779b1) >>> 0).toString(16).padStart(8, "0")}-0000-4000-8000-${n.toString(16).padStart(12, "0")}`;
+      place(e, { orderId: uuid, limitPrice: 100 - (n % 9), qty: 1 });
+    }
+    expect(e.openOrderCount).toBe(2_000);
+    expect(e.idHashing).toBe("sampled");
+  });
+});
+
 describe("symbol rule helpers", () => {
   it("converts decimal prices and quantities to ticks and lots and back", () => {
     const rules = { tickSize: "0.05", lotSize: "0.001" };

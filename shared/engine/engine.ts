@@ -2,21 +2,24 @@
  * The fast matching engine: one price-time priority order book per symbol.
  *
  * Layout (see docs/engine.md):
- * - Orders live in a pool of parallel typed arrays indexed by slot (struct of arrays), recycled through a
- *   free list, so resting an order allocates nothing (its id and account strings come with the command).
- * - Each price level is an intrusive doubly linked FIFO list of slots (`oNext` / `oPrev`), with its total.
+ * - Orders live in a pool of 64-byte records in one typed-array buffer (one cache line per order; `F_*`,
+ *   `I_*`, `B_*` offsets), plus the id and account strings, recycled through a free list, so resting an
+ *   order allocates nothing (its strings come with the command).
+ * - Each price level is an intrusive doubly linked FIFO list of slots (`I_NEXT` / `I_PREV`), with its
+ *   total.
  * - Levels of each side sit in a `LevelIndex` (sorted typed array, best level last).
  * - Untriggered stops use the same structures in two more sides (buy stops: lowest stop first; sell stops:
  *   highest first), so their FIFO order is their trigger order.
  * - Expiry (day / gtc with `expiresAt`) is an indexed binary heap keyed by (expiresAt, priority stamp).
- * - Order ids are hashed once per command (`hashId`) and looked up in typed-array hash indexes: one for
- *   open orders (id → slot), and two generations of recently closed ids (when the current one is full,
- *   the previous one is cleared as a whole, so closing an order never evicts ids one by one).
+ * - Order ids are hashed once per command (`hashIdSampled`, or `hashId` once ids collided there) and
+ *   looked up in one typed-array hash table, `IdIndex`, that holds open ids (→ slot) and two generations
+ *   of recently closed ids (→ status): closing a resting order turns its entry into a closed one in
+ *   place, and when the current generation is full the previous one leaves the table in one pass.
  */
 
 import { canonicalJson } from "./canonical.ts";
 import { stateHashOf } from "./hash.ts";
-import { ClosedIdSet, hashId, OpenIdIndex } from "./id-index.ts";
+import { type ClosedIdGeneration, HashStats, hashId, hashIdSampled, IdIndex } from "./id-index.ts";
 import { LevelIndex } from "./level-index.ts";
 import { validateSymbolRules } from "./rules.ts";
 import type {
@@ -79,8 +82,35 @@ const STP_NAMES: readonly SelfTradePrevention[] = ["cancel_newest", "cancel_olde
 const LOC_FREE = 0;
 const LOC_BOOK = 1;
 const LOC_STOPS = 2;
-/** Accepted and being executed (a taker, or a triggered stop waiting in the trigger queue). */
+/** Accepted and being executed (a taker, or a triggered stop waiting in the trigger queue); not indexed. */
 const LOC_ACTIVE = 3;
+/** Out of its queue and about to close, still indexed as open. */
+const LOC_LEAVING = 4;
+
+/** Order record layout (see `f64` / `i32` / `u8`). */
+const RECORD_BYTES = 64;
+const F_LEAVES = 0;
+const F_FILLED = 1;
+/** Limit price (0 = none). */
+const F_PRICE = 2;
+/** Stop price (0 = none). */
+const F_STOP = 3;
+/** Priority stamp: when the order joined its queue. */
+const F_PRIO = 4;
+const I_NEXT = 10;
+const I_PREV = 11;
+const I_LEVEL = 12;
+/** hashId(oId[slot]). */
+const I_HASH = 13;
+const B_SIDE = 56;
+const B_TYPE = 57;
+const B_TIF = 58;
+const B_POST = 59;
+const B_STP = 60;
+const B_TRIG = 61;
+const B_LOC = 62;
+/** 1 when the order has an expiresAt (and so sits in the expiry heap while open). */
+const B_EXP = 63;
 
 const CLOSED_STATUSES: readonly OrderStatus[] = ["filled", "canceled", "expired", "replaced"];
 const C_FILLED = 0;
@@ -89,6 +119,12 @@ const C_EXPIRED = 2;
 const C_REPLACED = 3;
 
 const DEFAULT_CLOSED_MEMORY = 10_000;
+/**
+ * Equal hashes of different ids tolerated before the engine gives up on sampled id hashes. Well-spread
+ * 32-bit hashes produce about one per billion lookups; ids that differ only where the sampled hash does
+ * not look produce one on almost every lookup.
+ */
+const FALSE_MATCH_LIMIT = 64;
 
 function sideCode(side: Side): number {
   return side === "buy" ? BUY : SELL;
@@ -110,11 +146,6 @@ function growF64(a: Float64Array, size: number): Float64Array<ArrayBuffer> {
 }
 function growI32(a: Int32Array, size: number): Int32Array<ArrayBuffer> {
   const b = new Int32Array(size);
-  b.set(a);
-  return b;
-}
-function growU8(a: Uint8Array, size: number): Uint8Array<ArrayBuffer> {
-  const b = new Uint8Array(size);
   b.set(a);
   return b;
 }
@@ -159,29 +190,18 @@ export class MatchingEngine {
   private cap: number;
   private oId: string[];
   private oAcct: string[];
-  private oLeaves: Float64Array;
-  private oFilled: Float64Array;
-  /** Limit price (0 = none). */
-  private oPrice: Float64Array;
-  /** Stop price (0 = none). */
-  private oStop: Float64Array;
-  /** expiresAt (0 = none). */
+  /**
+   * One 64-byte record per slot in one buffer, seen through three views, so touching an order touches
+   * one cache line instead of one per field: doubles `F_*` at `(slot << 3) + F_*`, int32 `I_*` at
+   * `(slot << 4) + I_*`, bytes `B_*` at `(slot << 6) + B_*`.
+   */
+  private f64: Float64Array;
+  private i32: Int32Array;
+  private u8: Uint8Array;
+  /** expiresAt (0 = none); read only for orders whose `B_EXP` flag is set. */
   private oExp: Float64Array;
-  /** Priority stamp: when the order joined its queue. */
-  private oPrio: Float64Array;
-  private oNext: Int32Array;
-  private oPrev: Int32Array;
-  private oLevel: Int32Array;
+  /** Position in the expiry heap. */
   private oHeap: Int32Array;
-  /** hashId(oId[slot]). */
-  private oHash: Int32Array;
-  private oSide: Uint8Array;
-  private oType: Uint8Array;
-  private oTif: Uint8Array;
-  private oPost: Uint8Array;
-  private oStp: Uint8Array;
-  private oTrig: Uint8Array;
-  private oLoc: Uint8Array;
   private freeSlot = -1;
   private unusedSlot = 0;
   private _open = 0;
@@ -202,11 +222,11 @@ export class MatchingEngine {
   /** Sell stops trigger when last ≤ stop: highest stop first. */
   private readonly sellStops = new LevelIndex(1);
 
-  /** orderId → slot of every open order (in the book or a stop book). */
-  private readonly open: OpenIdIndex;
-  /** Recently closed ids with their status; `closedCur` fills up, then becomes `closedPrev` (null: off). */
-  private closedCur: ClosedIdSet | null;
-  private closedPrev: ClosedIdSet | null;
+  /** Open order ids (→ slot, for orders in the book or a stop book) and recently closed ids (→ status). */
+  private ids: IdIndex;
+  /** False: ids are hashed with `hashIdSampled`; true (for good) once they collided there: `hashId`. */
+  private fullIdHash = false;
+  private readonly hashStats = new HashStats();
 
   // Expiry heap of slots.
   private heap: Int32Array;
@@ -236,27 +256,13 @@ export class MatchingEngine {
     this.cap = cap;
     this.oId = new Array<string>(cap).fill("");
     this.oAcct = new Array<string>(cap).fill("");
-    this.oLeaves = new Float64Array(cap);
-    this.oFilled = new Float64Array(cap);
-    this.oPrice = new Float64Array(cap);
-    this.oStop = new Float64Array(cap);
+    const records = new ArrayBuffer(cap * RECORD_BYTES);
+    this.f64 = new Float64Array(records);
+    this.i32 = new Int32Array(records);
+    this.u8 = new Uint8Array(records);
     this.oExp = new Float64Array(cap);
-    this.oPrio = new Float64Array(cap);
-    this.oNext = new Int32Array(cap);
-    this.oPrev = new Int32Array(cap);
-    this.oLevel = new Int32Array(cap);
     this.oHeap = new Int32Array(cap);
-    this.oHash = new Int32Array(cap);
-    this.open = new OpenIdIndex(this.oId, cap);
-    this.closedCur = mem > 0 ? new ClosedIdSet(mem) : null;
-    this.closedPrev = mem > 0 ? new ClosedIdSet(mem) : null;
-    this.oSide = new Uint8Array(cap);
-    this.oType = new Uint8Array(cap);
-    this.oTif = new Uint8Array(cap);
-    this.oPost = new Uint8Array(cap);
-    this.oStp = new Uint8Array(cap);
-    this.oTrig = new Uint8Array(cap);
-    this.oLoc = new Uint8Array(cap);
+    this.ids = new IdIndex(this.oId, cap, mem, this.hashStats);
     this.heap = new Int32Array(64);
   }
 
@@ -290,6 +296,14 @@ export class MatchingEngine {
   /** Resting limit orders plus untriggered stops. */
   get openOrderCount(): number {
     return this._open;
+  }
+  /**
+   * Which id hash the indexes use: `sampled` (at most 16 characters of an id) until ids collide there,
+   * then `full` for good. Speed only, never results.
+   * @internal
+   */
+  get idHashing(): "sampled" | "full" {
+    return this.fullIdHash ? "full" : "sampled";
   }
   /**
    * Earliest `expiresAt` among open orders, or null: the time of the next `tick` that will expire
@@ -346,6 +360,7 @@ export class MatchingEngine {
       default:
         this.reject("unknown", "invalid_command", undefined, undefined, undefined);
     }
+    if (this.hashStats.falseMatches > FALSE_MATCH_LIMIT) this.onIdCollisions();
   }
 
   /** Best bid and ask levels. */
@@ -371,7 +386,7 @@ export class MatchingEngine {
   /** An open order (resting, or an untriggered stop), or undefined. */
   getOrder(orderId: string): OrderView | undefined {
     if (typeof orderId !== "string") return undefined;
-    const s = this.open.find(orderId, hashId(orderId));
+    const s = this.ids.findOpen(orderId, this.idHash(orderId));
     if (s === -1) return undefined;
     return this.viewOf(s);
   }
@@ -379,7 +394,7 @@ export class MatchingEngine {
   /** Final status of a recently closed order (see `closedOrderMemory`), or undefined. */
   closedOrderStatus(orderId: string): OrderStatus | undefined {
     if (typeof orderId !== "string") return undefined;
-    const status = this.closedStatusOf(orderId, hashId(orderId));
+    const status = this.closedStatusOf(orderId, this.idHash(orderId));
     return status === -1 ? undefined : CLOSED_STATUSES[status];
   }
 
@@ -388,7 +403,11 @@ export class MatchingEngine {
     const views: OrderView[] = [];
     for (const index of [this.bids, this.asks, this.buyStops, this.sellStops]) {
       for (let i = 0; i < index.n; i++) {
-        for (let s = this.lHead[index.levelFromBest(i)] as number; s !== -1; s = this.oNext[s] as number) {
+        for (
+          let s = this.lHead[index.levelFromBest(i)] as number;
+          s !== -1;
+          s = this.i32[(s << 4) + I_NEXT] as number
+        ) {
           views.push(this.viewOf(s));
         }
       }
@@ -403,9 +422,9 @@ export class MatchingEngine {
 
   /** JSON-serialisable copy of the full state. */
   snapshot(): EngineSnapshot {
-    const closedList = (set: ClosedIdSet | null): [string, OrderStatus][] => {
+    const closedList = (set: ClosedIdGeneration | undefined): [string, OrderStatus][] => {
       const list: [string, OrderStatus][] = [];
-      for (let i = 0; set !== null && i < set.size; i++) {
+      for (let i = 0; set !== undefined && i < set.size; i++) {
         list.push([set.ids[i] as string, CLOSED_STATUSES[set.statuses[i] as number] as OrderStatus]);
       }
       return list;
@@ -426,8 +445,8 @@ export class MatchingEngine {
       asks: this.snapshotSide(this.asks),
       buyStops: this.snapshotSide(this.buyStops),
       sellStops: this.snapshotSide(this.sellStops),
-      closedPrevious: closedList(this.closedPrev),
-      closedCurrent: closedList(this.closedCur),
+      closedPrevious: closedList(this.closedCap === 0 ? undefined : this.ids.previous),
+      closedCurrent: closedList(this.closedCap === 0 ? undefined : this.ids.current),
     };
   }
 
@@ -459,10 +478,10 @@ export class MatchingEngine {
       previous = cap === 0 ? [] : legacy.slice(0, -cap).slice(-cap);
     }
     for (const [id, status] of previous) {
-      engine.closedPrev?.add(id, hashId(id), CLOSED_STATUSES.indexOf(status));
+      engine.ids.addClosed(id, engine.idHash(id), CLOSED_STATUSES.indexOf(status), 0);
     }
     for (const [id, status] of current) {
-      engine.closedCur?.add(id, hashId(id), CLOSED_STATUSES.indexOf(status));
+      engine.ids.addClosed(id, engine.idHash(id), CLOSED_STATUSES.indexOf(status), 1);
     }
     for (const o of snap.bids) engine.restoreOrder(o, LOC_BOOK);
     for (const o of snap.asks) engine.restoreOrder(o, LOC_BOOK);
@@ -481,7 +500,7 @@ export class MatchingEngine {
       this.reject("place", problem, cmd.orderId, undefined, cmd.account);
       return;
     }
-    const h = hashId(cmd.orderId);
+    const h = this.idHash(cmd.orderId);
     if (this.isKnownId(cmd.orderId, h)) {
       this.reject("place", "duplicate_order_id", cmd.orderId, undefined, cmd.account);
       return;
@@ -510,21 +529,22 @@ export class MatchingEngine {
 
     const s = this.allocSlot();
     this.oId[s] = cmd.orderId;
-    this.oHash[s] = h;
+    this.i32[(s << 4) + I_HASH] = h;
     this.oAcct[s] = cmd.account;
-    this.oLeaves[s] = cmd.qty;
-    this.oFilled[s] = 0;
-    this.oPrice[s] = limit;
-    this.oStop[s] = stop;
+    this.f64[(s << 3) + F_LEAVES] = cmd.qty;
+    this.f64[(s << 3) + F_FILLED] = 0;
+    this.f64[(s << 3) + F_PRICE] = limit;
+    this.f64[(s << 3) + F_STOP] = stop;
     this.oExp[s] = exp;
-    this.oPrio[s] = 0;
-    this.oSide[s] = side;
-    this.oType[s] = type;
-    this.oTif[s] = tif;
-    this.oPost[s] = postOnly ? 1 : 0;
-    this.oStp[s] = stp;
-    this.oTrig[s] = 0;
-    this.oLoc[s] = LOC_ACTIVE;
+    this.u8[(s << 6) + B_EXP] = exp === 0 ? 0 : 1;
+    this.f64[(s << 3) + F_PRIO] = 0;
+    this.u8[(s << 6) + B_SIDE] = side;
+    this.u8[(s << 6) + B_TYPE] = type;
+    this.u8[(s << 6) + B_TIF] = tif;
+    this.u8[(s << 6) + B_POST] = postOnly ? 1 : 0;
+    this.u8[(s << 6) + B_STP] = stp;
+    this.u8[(s << 6) + B_TRIG] = 0;
+    this.u8[(s << 6) + B_LOC] = LOC_ACTIVE;
 
     this.out.push({
       type: "accepted",
@@ -555,8 +575,8 @@ export class MatchingEngine {
       this.reject("cancel", problem, cmd.orderId, undefined, cmd.account);
       return;
     }
-    const h = hashId(cmd.orderId);
-    const s = this.open.find(cmd.orderId, h);
+    const h = this.idHash(cmd.orderId);
+    const s = this.ids.findOpen(cmd.orderId, h);
     if (s === -1) {
       const reason = this.closedStatusOf(cmd.orderId, h) !== -1 ? "order_not_open" : "unknown_order";
       this.reject("cancel", reason, cmd.orderId, undefined, cmd.account);
@@ -577,8 +597,8 @@ export class MatchingEngine {
       this.reject("replace", problem, cmd.orderId, cmd.newOrderId, cmd.account);
       return;
     }
-    const h = hashId(cmd.orderId);
-    const s = this.open.find(cmd.orderId, h);
+    const h = this.idHash(cmd.orderId);
+    const s = this.ids.findOpen(cmd.orderId, h);
     if (s === -1) {
       const reason = this.closedStatusOf(cmd.orderId, h) !== -1 ? "order_not_open" : "unknown_order";
       this.reject("replace", reason, cmd.orderId, cmd.newOrderId, cmd.account);
@@ -588,16 +608,16 @@ export class MatchingEngine {
       this.reject("replace", "not_owner", cmd.orderId, cmd.newOrderId, cmd.account);
       return;
     }
-    const newHash = hashId(cmd.newOrderId);
+    const newHash = this.idHash(cmd.newOrderId);
     if (cmd.newOrderId === cmd.orderId || this.isKnownId(cmd.newOrderId, newHash)) {
       this.reject("replace", "duplicate_order_id", cmd.orderId, cmd.newOrderId, cmd.account);
       return;
     }
-    const type = this.oType[s] as number;
-    const oldLimit = this.oPrice[s] as number;
-    const oldStop = this.oStop[s] as number;
-    const oldLeaves = this.oLeaves[s] as number;
-    const triggered = this.oTrig[s] === 1;
+    const type = this.u8[(s << 6) + B_TYPE] as number;
+    const oldLimit = this.f64[(s << 3) + F_PRICE] as number;
+    const oldStop = this.f64[(s << 3) + F_STOP] as number;
+    const oldLeaves = this.f64[(s << 3) + F_LEAVES] as number;
+    const triggered = this.u8[(s << 6) + B_TRIG] === 1;
     const valueProblem = checkReplaceValues(
       cmd,
       TYPE_NAMES[type] as OrderType,
@@ -619,9 +639,9 @@ export class MatchingEngine {
       this.reject("replace", notional, cmd.orderId, cmd.newOrderId, cmd.account);
       return;
     }
-    const side = this.oSide[s] as number;
-    const inBook = this.oLoc[s] === LOC_BOOK;
-    if (inBook && this.oPost[s] === 1 && this.crosses(side, newLimit)) {
+    const side = this.u8[(s << 6) + B_SIDE] as number;
+    const inBook = this.u8[(s << 6) + B_LOC] === LOC_BOOK;
+    if (inBook && this.u8[(s << 6) + B_POST] === 1 && this.crosses(side, newLimit)) {
       this.reject("replace", "post_only_would_take", cmd.orderId, cmd.newOrderId, cmd.account);
       return;
     }
@@ -640,19 +660,18 @@ export class MatchingEngine {
       limitPrice: newLimit === 0 ? undefined : newLimit,
       stopPrice: newStop === 0 ? undefined : newStop,
       replacedQty: oldLeaves,
-      filledQty: this.oFilled[s] as number,
+      filledQty: this.f64[(s << 3) + F_FILLED] as number,
       priorityKept: keep,
     });
     if (keep) {
-      this.open.remove(s, h);
-      this.closeId(cmd.orderId, h, C_REPLACED);
+      this.ids.closeOpen(s, h, this.oId[s] as string, C_REPLACED);
       this.oId[s] = cmd.newOrderId;
-      this.oHash[s] = newHash;
-      this.oFilled[s] = 0;
-      this.open.insert(s, newHash);
+      this.i32[(s << 4) + I_HASH] = newHash;
+      this.f64[(s << 3) + F_FILLED] = 0;
+      this.ids.insertOpen(s, newHash);
       if (newQty < oldLeaves) {
-        const level = this.oLevel[s] as number;
-        this.oLeaves[s] = newQty;
+        const level = this.i32[(s << 4) + I_LEVEL] as number;
+        this.f64[(s << 3) + F_LEAVES] = newQty;
         const total = (this.lQty[level] as number) - (oldLeaves - newQty);
         this.lQty[level] = total;
         if (inBook) this.emitBook(side, this.lPrice[level] as number, total);
@@ -660,14 +679,14 @@ export class MatchingEngine {
       return;
     }
     this.removeOpen(s);
-    this.closeId(cmd.orderId, h, C_REPLACED);
+    this.ids.closeOpen(s, h, this.oId[s] as string, C_REPLACED);
     this.oId[s] = cmd.newOrderId;
-    this.oHash[s] = newHash;
-    this.oFilled[s] = 0;
-    this.oLeaves[s] = newQty;
-    this.oPrice[s] = newLimit;
-    this.oStop[s] = newStop;
-    this.oLoc[s] = LOC_ACTIVE;
+    this.i32[(s << 4) + I_HASH] = newHash;
+    this.f64[(s << 3) + F_FILLED] = 0;
+    this.f64[(s << 3) + F_LEAVES] = newQty;
+    this.f64[(s << 3) + F_PRICE] = newLimit;
+    this.f64[(s << 3) + F_STOP] = newStop;
+    this.u8[(s << 6) + B_LOC] = LOC_ACTIVE;
     if (inBook) this.execute(s);
     else this.armStop(s);
     this.runTriggers();
@@ -694,7 +713,7 @@ export class MatchingEngine {
     while (this.heapN > 0) {
       const s = this.heap[0] as number;
       if ((this.oExp[s] as number) > now) break;
-      const leaves = this.oLeaves[s] as number;
+      const leaves = this.f64[(s << 3) + F_LEAVES] as number;
       this.out.push({
         type: "expired",
         seq: ++this._seq,
@@ -702,9 +721,9 @@ export class MatchingEngine {
         ts: this.now,
         orderId: this.oId[s] as string,
         account: this.oAcct[s] as string,
-        side: SIDE_NAMES[this.oSide[s] as number] as Side,
+        side: SIDE_NAMES[this.u8[(s << 6) + B_SIDE] as number] as Side,
         expiredQty: leaves,
-        filledQty: this.oFilled[s] as number,
+        filledQty: this.f64[(s << 3) + F_FILLED] as number,
       });
       this.removeOpen(s);
       this.close(s, C_EXPIRED);
@@ -736,12 +755,12 @@ export class MatchingEngine {
       const level = opp.levelFromBest(i);
       const p = this.lPrice[level] as number;
       if (limit !== 0 && (side === BUY ? p > limit : p < limit)) return false;
-      for (let m = this.lHead[level] as number; m !== -1; m = this.oNext[m] as number) {
+      for (let m = this.lHead[level] as number; m !== -1; m = this.i32[(m << 4) + I_NEXT] as number) {
         if (this.oAcct[m] === account) {
           if (stp === STP_OLDEST) continue;
           return false;
         }
-        need -= this.oLeaves[m] as number;
+        need -= this.f64[(m << 3) + F_LEAVES] as number;
         if (need <= 0) return true;
       }
     }
@@ -750,19 +769,19 @@ export class MatchingEngine {
 
   /** Execute an accepted (or triggered) order as a taker, then rest or cancel what is left. */
   private execute(t: number): void {
-    const type = this.oType[t] as number;
+    const type = this.u8[(t << 6) + B_TYPE] as number;
     const isMarket = type === T_MARKET || type === T_STOP;
-    const limit = isMarket ? 0 : (this.oPrice[t] as number);
-    const tif = this.oTif[t] as number;
-    const side = this.oSide[t] as number;
+    const limit = isMarket ? 0 : (this.f64[(t << 3) + F_PRICE] as number);
+    const tif = this.u8[(t << 6) + B_TIF] as number;
+    const side = this.u8[(t << 6) + B_SIDE] as number;
     if (
       tif === TIF_FOK &&
       !this.fokFillable(
         side,
         limit,
-        this.oLeaves[t] as number,
+        this.f64[(t << 3) + F_LEAVES] as number,
         this.oAcct[t] as string,
-        this.oStp[t] as number,
+        this.u8[(t << 6) + B_STP] as number,
       )
     ) {
       this.emitCanceled(t, "fok_unfillable");
@@ -770,7 +789,7 @@ export class MatchingEngine {
       return;
     }
     const stoppedBySelfTrade = this.crosses(side, limit) ? this.match(t, side, limit) : false;
-    if (this.oLeaves[t] === 0) {
+    if (this.f64[(t << 3) + F_LEAVES] === 0) {
       this.close(t, C_FILLED);
     } else if (stoppedBySelfTrade) {
       this.emitCanceled(t, "stp");
@@ -796,9 +815,9 @@ export class MatchingEngine {
     const takerId = this.oId[t] as string;
     const takerAcct = this.oAcct[t] as string;
     const takerSide = SIDE_NAMES[side] as Side;
-    const stp = this.oStp[t] as number;
-    let leaves = this.oLeaves[t] as number;
-    let takerFilled = this.oFilled[t] as number;
+    const stp = this.u8[(t << 6) + B_STP] as number;
+    let leaves = this.f64[(t << 3) + F_LEAVES] as number;
+    let takerFilled = this.f64[(t << 3) + F_FILLED] as number;
     let stopped = false;
     while (leaves > 0 && opp.n > 0) {
       const level = opp.levels[opp.n - 1] as number;
@@ -808,7 +827,7 @@ export class MatchingEngine {
       let touched = false;
       let m = this.lHead[level] as number;
       while (m !== -1 && leaves > 0) {
-        const next = this.oNext[m] as number;
+        const next = this.i32[(m << 4) + I_NEXT] as number;
         if (this.oAcct[m] === takerAcct) {
           if (stp === STP_NEWEST) {
             stopped = true;
@@ -816,7 +835,7 @@ export class MatchingEngine {
           }
           // cancel_oldest / cancel_both: the resting order goes.
           touched = true;
-          total -= this.oLeaves[m] as number;
+          total -= this.f64[(m << 3) + F_LEAVES] as number;
           this.emitCanceled(m, "stp");
           this.popHead(level, m, next);
           this.close(m, C_CANCELED);
@@ -827,13 +846,13 @@ export class MatchingEngine {
           }
           continue;
         }
-        const makerLeaves = this.oLeaves[m] as number;
+        const makerLeaves = this.f64[(m << 3) + F_LEAVES] as number;
         const qty = Math.min(leaves, makerLeaves);
         leaves -= qty;
         takerFilled += qty;
         const makerLeft = makerLeaves - qty;
-        this.oLeaves[m] = makerLeft;
-        this.oFilled[m] = (this.oFilled[m] as number) + qty;
+        this.f64[(m << 3) + F_LEAVES] = makerLeft;
+        this.f64[(m << 3) + F_FILLED] = (this.f64[(m << 3) + F_FILLED] as number) + qty;
         total -= qty;
         touched = true;
         this._last = price;
@@ -873,39 +892,39 @@ export class MatchingEngine {
       }
       if (stopped) break;
     }
-    this.oLeaves[t] = leaves;
-    this.oFilled[t] = takerFilled;
+    this.f64[(t << 3) + F_LEAVES] = leaves;
+    this.f64[(t << 3) + F_FILLED] = takerFilled;
     return stopped;
   }
 
   private rest(s: number, side: number, price: number): void {
-    this.oPrio[s] = ++this._prioSeq;
+    this.f64[(s << 3) + F_PRIO] = ++this._prioSeq;
     const total = this.link(s, side === BUY ? this.bids : this.asks, price);
-    this.oLoc[s] = LOC_BOOK;
-    this.open.insert(s, this.oHash[s] as number);
-    if ((this.oExp[s] as number) !== 0) this.heapPush(s);
+    this.u8[(s << 6) + B_LOC] = LOC_BOOK;
+    this.ids.insertOpen(s, this.i32[(s << 4) + I_HASH] as number);
+    if (this.u8[(s << 6) + B_EXP] !== 0) this.heapPush(s);
     this.emitBook(side, price, total);
   }
 
   /** Put an accepted stop in its stop book, or trigger it at once if the last trade already reached it. */
   private armStop(s: number): void {
-    const side = this.oSide[s] as number;
-    const stop = this.oStop[s] as number;
+    const side = this.u8[(s << 6) + B_SIDE] as number;
+    const stop = this.f64[(s << 3) + F_STOP] as number;
     const last = this._last;
     if (last !== 0 && (side === BUY ? last >= stop : last <= stop)) {
       this.trigger(s);
       return;
     }
-    this.oPrio[s] = ++this._prioSeq;
+    this.f64[(s << 3) + F_PRIO] = ++this._prioSeq;
     this.link(s, side === BUY ? this.buyStops : this.sellStops, stop);
-    this.oLoc[s] = LOC_STOPS;
-    this.open.insert(s, this.oHash[s] as number);
-    if ((this.oExp[s] as number) !== 0) this.heapPush(s);
+    this.u8[(s << 6) + B_LOC] = LOC_STOPS;
+    this.ids.insertOpen(s, this.i32[(s << 4) + I_HASH] as number);
+    if (this.u8[(s << 6) + B_EXP] !== 0) this.heapPush(s);
   }
 
   private trigger(s: number): void {
-    this.oTrig[s] = 1;
-    this.oLoc[s] = LOC_ACTIVE;
+    this.u8[(s << 6) + B_TRIG] = 1;
+    this.u8[(s << 6) + B_LOC] = LOC_ACTIVE;
     this.triggerQueue.push(s);
     this.out.push({
       type: "triggered",
@@ -914,9 +933,9 @@ export class MatchingEngine {
       ts: this.now,
       orderId: this.oId[s] as string,
       account: this.oAcct[s] as string,
-      side: SIDE_NAMES[this.oSide[s] as number] as Side,
-      orderType: TYPE_NAMES[this.oType[s] as number] as OrderType,
-      stopPrice: this.oStop[s] as number,
+      side: SIDE_NAMES[this.u8[(s << 6) + B_SIDE] as number] as Side,
+      orderType: TYPE_NAMES[this.u8[(s << 6) + B_TYPE] as number] as OrderType,
+      stopPrice: this.f64[(s << 3) + F_STOP] as number,
       lastTradePrice: this._last,
     });
   }
@@ -938,9 +957,9 @@ export class MatchingEngine {
   private triggerLevel(index: LevelIndex, level: number): void {
     let s = this.lHead[level] as number;
     while (s !== -1) {
-      const next = this.oNext[s] as number;
-      if ((this.oExp[s] as number) !== 0) this.heapRemove(s);
-      this.open.remove(s, this.oHash[s] as number);
+      const next = this.i32[(s << 4) + I_NEXT] as number;
+      if (this.u8[(s << 6) + B_EXP] !== 0) this.heapRemove(s);
+      this.ids.removeOpen(s, this.i32[(s << 4) + I_HASH] as number);
       this._open--;
       this.trigger(s);
       s = next;
@@ -975,45 +994,49 @@ export class MatchingEngine {
       index.insert(price, level);
     }
     const tail = this.lTail[level] as number;
-    this.oPrev[s] = tail;
-    this.oNext[s] = -1;
+    this.i32[(s << 4) + I_PREV] = tail;
+    this.i32[(s << 4) + I_NEXT] = -1;
     if (tail === -1) this.lHead[level] = s;
-    else this.oNext[tail] = s;
+    else this.i32[(tail << 4) + I_NEXT] = s;
     this.lTail[level] = s;
-    this.oLevel[s] = level;
-    const total = (this.lQty[level] as number) + (this.oLeaves[s] as number);
+    this.i32[(s << 4) + I_LEVEL] = level;
+    const total = (this.lQty[level] as number) + (this.f64[(s << 3) + F_LEAVES] as number);
     this.lQty[level] = total;
     this._open++;
     return total;
   }
 
-  /** Remove the head `m` of `level` (whose successor is `next`) during matching. */
+  /**
+   * Remove the head `m` of `level` (whose successor is `next`) during matching; `close` follows (it is
+   * still indexed as open until then).
+   */
   private popHead(level: number, m: number, next: number): void {
     this.lHead[level] = next;
     if (next === -1) this.lTail[level] = -1;
-    else this.oPrev[next] = -1;
-    if ((this.oExp[m] as number) !== 0) this.heapRemove(m);
-    this.open.remove(m, this.oHash[m] as number);
+    else this.i32[(next << 4) + I_PREV] = -1;
+    if (this.u8[(m << 6) + B_EXP] !== 0) this.heapRemove(m);
     this._open--;
+    this.u8[(m << 6) + B_LOC] = LOC_LEAVING;
   }
 
   /**
    * Take an open order out of its book or stop book (with its book event, for the book) and out of the
-   * expiry heap. The slot stays allocated.
+   * expiry heap. The slot stays allocated and its id indexed as open until `close` (or, for a replace,
+   * `IdIndex.closeOpen`).
    */
   private removeOpen(s: number): void {
-    const level = this.oLevel[s] as number;
-    const prev = this.oPrev[s] as number;
-    const next = this.oNext[s] as number;
+    const level = this.i32[(s << 4) + I_LEVEL] as number;
+    const prev = this.i32[(s << 4) + I_PREV] as number;
+    const next = this.i32[(s << 4) + I_NEXT] as number;
     if (prev === -1) this.lHead[level] = next;
-    else this.oNext[prev] = next;
+    else this.i32[(prev << 4) + I_NEXT] = next;
     if (next === -1) this.lTail[level] = prev;
-    else this.oPrev[next] = prev;
-    const total = (this.lQty[level] as number) - (this.oLeaves[s] as number);
+    else this.i32[(next << 4) + I_PREV] = prev;
+    const total = (this.lQty[level] as number) - (this.f64[(s << 3) + F_LEAVES] as number);
     this.lQty[level] = total;
     const price = this.lPrice[level] as number;
-    const side = this.oSide[s] as number;
-    const inBook = this.oLoc[s] === LOC_BOOK;
+    const side = this.u8[(s << 6) + B_SIDE] as number;
+    const inBook = this.u8[(s << 6) + B_LOC] === LOC_BOOK;
     if (this.lHead[level] === -1) {
       const index = inBook
         ? side === BUY
@@ -1026,10 +1049,9 @@ export class MatchingEngine {
       this.freeLevelId(level);
     }
     if (inBook) this.emitBook(side, price, total);
-    if ((this.oExp[s] as number) !== 0) this.heapRemove(s);
-    this.open.remove(s, this.oHash[s] as number);
+    if (this.u8[(s << 6) + B_EXP] !== 0) this.heapRemove(s);
     this._open--;
-    this.oLoc[s] = LOC_ACTIVE;
+    this.u8[(s << 6) + B_LOC] = LOC_LEAVING;
   }
 
   private levelsOf(index: LevelIndex, count: number): PriceLevel[] {
@@ -1076,7 +1098,7 @@ export class MatchingEngine {
   private allocSlot(): number {
     const s = this.freeSlot;
     if (s !== -1) {
-      this.freeSlot = this.oNext[s] as number;
+      this.freeSlot = this.i32[(s << 4) + I_NEXT] as number;
       return s;
     }
     if (this.unusedSlot === this.cap) this.growSlots();
@@ -1089,65 +1111,62 @@ export class MatchingEngine {
     this.oId.fill("", this.cap);
     this.oAcct.length = size;
     this.oAcct.fill("", this.cap);
-    this.oLeaves = growF64(this.oLeaves, size);
-    this.oFilled = growF64(this.oFilled, size);
-    this.oPrice = growF64(this.oPrice, size);
-    this.oStop = growF64(this.oStop, size);
+    const records = new ArrayBuffer(size * RECORD_BYTES);
+    const u8 = new Uint8Array(records);
+    u8.set(this.u8);
+    this.f64 = new Float64Array(records);
+    this.i32 = new Int32Array(records);
+    this.u8 = u8;
     this.oExp = growF64(this.oExp, size);
-    this.oPrio = growF64(this.oPrio, size);
-    this.oNext = growI32(this.oNext, size);
-    this.oPrev = growI32(this.oPrev, size);
-    this.oLevel = growI32(this.oLevel, size);
     this.oHeap = growI32(this.oHeap, size);
-    this.oHash = growI32(this.oHash, size);
-    this.oSide = growU8(this.oSide, size);
-    this.oType = growU8(this.oType, size);
-    this.oTif = growU8(this.oTif, size);
-    this.oPost = growU8(this.oPost, size);
-    this.oStp = growU8(this.oStp, size);
-    this.oTrig = growU8(this.oTrig, size);
-    this.oLoc = growU8(this.oLoc, size);
     this.cap = size;
   }
 
-  /** Close the order in slot `s` (already out of every queue) and recycle the slot. */
+  /**
+   * Close the order in slot `s` (already out of every queue), remember its id as closed and recycle the
+   * slot. An order that rested is still indexed as open (loc `LOC_LEAVING`); takers and triggered stops
+   * (`LOC_ACTIVE`) are not.
+   */
   private close(s: number, status: number): void {
-    this.closeId(this.oId[s] as string, this.oHash[s] as number, status);
-    this.oLoc[s] = LOC_FREE;
+    const id = this.oId[s] as string;
+    const h = this.i32[(s << 4) + I_HASH] as number;
+    if (this.u8[(s << 6) + B_LOC] === LOC_ACTIVE) this.ids.addClosed(id, h, status);
+    else this.ids.closeOpen(s, h, id, status);
+    this.u8[(s << 6) + B_LOC] = LOC_FREE;
     this.oId[s] = "";
     this.oAcct[s] = "";
-    this.oNext[s] = this.freeSlot;
+    this.i32[(s << 4) + I_NEXT] = this.freeSlot;
     this.freeSlot = s;
-  }
-
-  /** Remember `id` (hash `h`, no longer in the open index) as recently closed. */
-  private closeId(id: string, h: number, status: number): void {
-    let cur = this.closedCur;
-    if (cur === null) return;
-    if (cur.size === cur.capacity) {
-      const recycled = this.closedPrev as ClosedIdSet;
-      recycled.clear();
-      this.closedPrev = cur;
-      this.closedCur = recycled;
-      cur = recycled;
-    }
-    cur.add(id, h, status);
   }
 
   /** Closed status code of a recently closed id, or -1. */
   private closedStatusOf(id: string, h: number): number {
-    const cur = this.closedCur;
-    if (cur === null) return -1;
-    let e = cur.find(id, h);
-    if (e !== -1) return cur.statuses[e] as number;
-    const prev = this.closedPrev as ClosedIdSet;
-    e = prev.find(id, h);
-    return e === -1 ? -1 : (prev.statuses[e] as number);
+    return this.ids.closedStatus(id, h);
+  }
+
+  private idHash(id: string): number {
+    return this.fullIdHash ? hashId(id) : hashIdSampled(id);
+  }
+
+  /**
+   * Too many equal hashes of different ids: switch for good from sampled hashes to hashing every
+   * character, and index every id again (already hashing everything: nothing better to do, keep counting
+   * from 0). Runs between commands, when no hash is held anywhere but in the indexes and `I_HASH`.
+   */
+  private onIdCollisions(): void {
+    const stats = this.hashStats;
+    stats.falseMatches = 0;
+    if (this.fullIdHash) return;
+    this.fullIdHash = true;
+    for (let s = 0; s < this.unusedSlot; s++) {
+      if (this.u8[(s << 6) + B_LOC] !== LOC_FREE) this.i32[(s << 4) + I_HASH] = hashId(this.oId[s] as string);
+    }
+    this.ids.rehash(hashId);
   }
 
   /** Is `id` open or recently closed? */
   private isKnownId(id: string, h: number): boolean {
-    return this.open.find(id, h) !== -1 || this.closedStatusOf(id, h) !== -1;
+    return this.ids.isKnown(id, h);
   }
 
   // -------------------------------------------------------------------------------------------------
@@ -1157,7 +1176,10 @@ export class MatchingEngine {
   private heapLess(a: number, b: number): boolean {
     const ea = this.oExp[a] as number;
     const eb = this.oExp[b] as number;
-    return ea < eb || (ea === eb && (this.oPrio[a] as number) < (this.oPrio[b] as number));
+    return (
+      ea < eb ||
+      (ea === eb && (this.f64[(a << 3) + F_PRIO] as number) < (this.f64[(b << 3) + F_PRIO] as number))
+    );
   }
 
   private heapPush(s: number): void {
@@ -1247,10 +1269,10 @@ export class MatchingEngine {
       ts: this.now,
       orderId: this.oId[s] as string,
       account: this.oAcct[s] as string,
-      side: SIDE_NAMES[this.oSide[s] as number] as Side,
+      side: SIDE_NAMES[this.u8[(s << 6) + B_SIDE] as number] as Side,
       reason,
-      canceledQty: this.oLeaves[s] as number,
-      filledQty: this.oFilled[s] as number,
+      canceledQty: this.f64[(s << 3) + F_LEAVES] as number,
+      filledQty: this.f64[(s << 3) + F_FILLED] as number,
     });
   }
 
@@ -1272,23 +1294,24 @@ export class MatchingEngine {
   // -------------------------------------------------------------------------------------------------
 
   private viewOf(s: number): OrderView {
-    const type = this.oType[s] as number;
-    const limit = this.oPrice[s] as number;
-    const stop = this.oStop[s] as number;
+    const type = this.u8[(s << 6) + B_TYPE] as number;
+    const limit = this.f64[(s << 3) + F_PRICE] as number;
+    const stop = this.f64[(s << 3) + F_STOP] as number;
     const exp = this.oExp[s] as number;
-    const filled = this.oFilled[s] as number;
+    const filled = this.f64[(s << 3) + F_FILLED] as number;
     const view: OrderView = {
       orderId: this.oId[s] as string,
       account: this.oAcct[s] as string,
-      side: SIDE_NAMES[this.oSide[s] as number] as Side,
+      side: SIDE_NAMES[this.u8[(s << 6) + B_SIDE] as number] as Side,
       orderType: TYPE_NAMES[type] as OrderType,
-      tif: TIF_NAMES[this.oTif[s] as number] as TimeInForce,
-      leavesQty: this.oLeaves[s] as number,
+      tif: TIF_NAMES[this.u8[(s << 6) + B_TIF] as number] as TimeInForce,
+      leavesQty: this.f64[(s << 3) + F_LEAVES] as number,
       filledQty: filled,
-      postOnly: this.oPost[s] === 1,
-      stp: STP_NAMES[this.oStp[s] as number] as SelfTradePrevention,
-      triggered: this.oTrig[s] === 1,
-      status: this.oLoc[s] === LOC_STOPS ? "pending_trigger" : filled > 0 ? "partially_filled" : "new",
+      postOnly: this.u8[(s << 6) + B_POST] === 1,
+      stp: STP_NAMES[this.u8[(s << 6) + B_STP] as number] as SelfTradePrevention,
+      triggered: this.u8[(s << 6) + B_TRIG] === 1,
+      status:
+        this.u8[(s << 6) + B_LOC] === LOC_STOPS ? "pending_trigger" : filled > 0 ? "partially_filled" : "new",
     };
     if (limit !== 0) view.limitPrice = limit;
     if (stop !== 0) view.stopPrice = stop;
@@ -1299,25 +1322,29 @@ export class MatchingEngine {
   private snapshotSide(index: LevelIndex): SnapshotOrder[] {
     const orders: SnapshotOrder[] = [];
     for (let i = 0; i < index.n; i++) {
-      for (let s = this.lHead[index.levelFromBest(i)] as number; s !== -1; s = this.oNext[s] as number) {
-        const limit = this.oPrice[s] as number;
-        const stop = this.oStop[s] as number;
+      for (
+        let s = this.lHead[index.levelFromBest(i)] as number;
+        s !== -1;
+        s = this.i32[(s << 4) + I_NEXT] as number
+      ) {
+        const limit = this.f64[(s << 3) + F_PRICE] as number;
+        const stop = this.f64[(s << 3) + F_STOP] as number;
         const exp = this.oExp[s] as number;
         orders.push({
           id: this.oId[s] as string,
           account: this.oAcct[s] as string,
-          side: SIDE_NAMES[this.oSide[s] as number] as Side,
-          type: TYPE_NAMES[this.oType[s] as number] as OrderType,
-          tif: TIF_NAMES[this.oTif[s] as number] as TimeInForce,
-          leaves: this.oLeaves[s] as number,
-          filled: this.oFilled[s] as number,
+          side: SIDE_NAMES[this.u8[(s << 6) + B_SIDE] as number] as Side,
+          type: TYPE_NAMES[this.u8[(s << 6) + B_TYPE] as number] as OrderType,
+          tif: TIF_NAMES[this.u8[(s << 6) + B_TIF] as number] as TimeInForce,
+          leaves: this.f64[(s << 3) + F_LEAVES] as number,
+          filled: this.f64[(s << 3) + F_FILLED] as number,
           limitPrice: limit === 0 ? null : limit,
           stopPrice: stop === 0 ? null : stop,
-          postOnly: this.oPost[s] === 1,
-          stp: STP_NAMES[this.oStp[s] as number] as SelfTradePrevention,
+          postOnly: this.u8[(s << 6) + B_POST] === 1,
+          stp: STP_NAMES[this.u8[(s << 6) + B_STP] as number] as SelfTradePrevention,
           expiresAt: exp === 0 ? null : exp,
-          triggered: this.oTrig[s] === 1,
-          prio: this.oPrio[s] as number,
+          triggered: this.u8[(s << 6) + B_TRIG] === 1,
+          prio: this.f64[(s << 3) + F_PRIO] as number,
         });
       }
     }
@@ -1328,24 +1355,25 @@ export class MatchingEngine {
     const s = this.allocSlot();
     const side = sideCode(o.side);
     this.oId[s] = o.id;
-    this.oHash[s] = hashId(o.id);
+    this.i32[(s << 4) + I_HASH] = this.idHash(o.id);
     this.oAcct[s] = o.account;
-    this.oLeaves[s] = o.leaves;
-    this.oFilled[s] = o.filled;
-    this.oPrice[s] = o.limitPrice ?? 0;
-    this.oStop[s] = o.stopPrice ?? 0;
+    this.f64[(s << 3) + F_LEAVES] = o.leaves;
+    this.f64[(s << 3) + F_FILLED] = o.filled;
+    this.f64[(s << 3) + F_PRICE] = o.limitPrice ?? 0;
+    this.f64[(s << 3) + F_STOP] = o.stopPrice ?? 0;
     this.oExp[s] = o.expiresAt ?? 0;
-    this.oPrio[s] = o.prio;
-    this.oSide[s] = side;
-    this.oType[s] = typeCode(o.type);
-    this.oTif[s] = tifCode(o.tif);
-    this.oPost[s] = o.postOnly ? 1 : 0;
-    this.oStp[s] = stpCode(o.stp);
-    this.oTrig[s] = o.triggered ? 1 : 0;
-    this.oLoc[s] = loc;
+    this.u8[(s << 6) + B_EXP] = o.expiresAt === null ? 0 : 1;
+    this.f64[(s << 3) + F_PRIO] = o.prio;
+    this.u8[(s << 6) + B_SIDE] = side;
+    this.u8[(s << 6) + B_TYPE] = typeCode(o.type);
+    this.u8[(s << 6) + B_TIF] = tifCode(o.tif);
+    this.u8[(s << 6) + B_POST] = o.postOnly ? 1 : 0;
+    this.u8[(s << 6) + B_STP] = stpCode(o.stp);
+    this.u8[(s << 6) + B_TRIG] = o.triggered ? 1 : 0;
+    this.u8[(s << 6) + B_LOC] = loc;
     if (loc === LOC_BOOK) this.link(s, side === BUY ? this.bids : this.asks, o.limitPrice ?? 0);
     else this.link(s, side === BUY ? this.buyStops : this.sellStops, o.stopPrice ?? 0);
-    this.open.insert(s, this.oHash[s] as number);
+    this.ids.insertOpen(s, this.i32[(s << 4) + I_HASH] as number);
     if (o.expiresAt !== null) this.heapPush(s);
   }
 }

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { ClosedIdSet, hashId, OpenIdIndex } from "./id-index.ts";
+import { hashId, hashIdSampled, IdIndex } from "./id-index.ts";
 
 describe("hashId", () => {
   it("is deterministic, never 0, and spreads similar ids", () => {
@@ -15,49 +15,124 @@ describe("hashId", () => {
   });
 });
 
-describe("OpenIdIndex", () => {
-  it("agrees with a Map under random inserts and removes, even when every hash collides", () => {
-    const op = fc.record({ insert: fc.boolean(), key: fc.nat(60), pick: fc.nat(1_000) });
-    fc.assert(
-      fc.property(fc.boolean(), fc.array(op, { maxLength: 400 }), (collide, ops) => {
-        // Forced collisions: only 3 distinct hashes, so long probe runs wrap around and shift back.
-        const h = (id: string) => (collide ? 1 + (hashId(id) & 2) : hashId(id));
-        const keys: string[] = [];
-        const index = new OpenIdIndex(keys, 4);
-        const model = new Map<string, number>();
-        for (const { insert, key, pick } of ops) {
-          const id = `id-${key}`;
-          if (insert && !model.has(id)) {
-            const slot = keys.length;
-            keys.push(id);
-            index.insert(slot, h(id));
-            model.set(id, slot);
-          } else if (!insert && model.size > 0) {
-            const victim = [...model.keys()][pick % model.size] as string;
-            index.remove(model.get(victim) as number, h(victim));
-            model.delete(victim);
-          }
-          expect(index.size).toBe(model.size);
-        }
-        for (let key = 0; key <= 60; key++) {
-          const id = `id-${key}`;
-          expect(index.find(id, h(id))).toBe(model.get(id) ?? -1);
-        }
-      }),
-      { numRuns: 300 },
-    );
+describe("hashIdSampled", () => {
+  it("hashes short ids like hashId and spreads UUIDs that share their middle", () => {
+    expect(hashIdSampled("order-1")).toBe(hashId("order-1"));
+    expect(hashIdSampled("0123456789abcdef")).toBe(hashId("0123456789abcdef"));
+    const seen = new Set<number>();
+    for (let i = 0; i < 10_000; i++) {
+      const h = hashIdSampled(`00000000-0000-4000-8000-${i.toString(16).padStart(12, "0")}`);
+      expect(h).not.toBe(0);
+      seen.add(h);
+    }
+    expect(seen.size).toBeGreaterThan(9_990);
+  });
+
+  it("reads only the first 4 and last 12 characters of a long id", () => {
+    expect(hashIdSampled("abcd-MIDDLE-ONE-0123456789ab")).toBe(hashIdSampled("abcd-middle-two-0123456789ab"));
+    expect(hashIdSampled("abcd-middle-0123456789ab")).not.toBe(hashIdSampled("abce-middle-0123456789ab"));
   });
 });
 
-describe("ClosedIdSet", () => {
-  it("finds what was added, in insertion order, and nothing after clear", () => {
-    const set = new ClosedIdSet(100);
-    for (let i = 0; i < 100; i++) set.add(`c${i}`, hashId(`c${i}`), i % 4);
-    expect(set.find("c42", hashId("c42"))).toBe(42);
-    expect(set.statuses[42]).toBe(2);
-    expect(set.find("c100", hashId("c100"))).toBe(-1);
-    set.clear();
-    expect(set.size).toBe(0);
-    expect(set.find("c42", hashId("c42"))).toBe(-1);
+describe("IdIndex", () => {
+  type Op =
+    | { k: "open"; key: number }
+    | { k: "close"; pick: number; status: number }
+    | { k: "remove"; pick: number }
+    | { k: "closed"; key: number; status: number }
+    | { k: "rehash" };
+  const opArb: fc.Arbitrary<Op> = fc.oneof(
+    { weight: 4, arbitrary: fc.record({ k: fc.constant("open" as const), key: fc.nat(40) }) },
+    {
+      weight: 3,
+      arbitrary: fc.record({ k: fc.constant("close" as const), pick: fc.nat(1_000), status: fc.nat(3) }),
+    },
+    { weight: 1, arbitrary: fc.record({ k: fc.constant("remove" as const), pick: fc.nat(1_000) }) },
+    {
+      weight: 1,
+      arbitrary: fc.record({ k: fc.constant("closed" as const), key: fc.nat(40), status: fc.nat(3) }),
+    },
+    { weight: 1, arbitrary: fc.constant({ k: "rehash" as const }) },
+  );
+
+  it("forgets a whole generation even when its ids sit next to each other in one probe run", () => {
+    const index = new IdIndex([], 2, 2);
+    for (const id of ["a", "b", "c", "d", "e"]) index.addClosed(id, 2, 1);
+    expect(index.size).toBe(3);
+    expect(["a", "b", "c", "d", "e"].map((id) => index.closedStatus(id, 2))).toEqual([-1, -1, 1, 1, 1]);
+  });
+
+  it("agrees with a model of open ids and two generations of closed ids, even when hashes collide", () => {
+    fc.assert(
+      fc.property(fc.boolean(), fc.nat(6), fc.array(opArb, { maxLength: 300 }), (collide, cap, ops) => {
+        // Forced collisions: 3 distinct hashes, two of them homed at the end of the table, so probe runs
+        // wrap around and deletions shift entries back across the end. Unforced, the padded ids collide
+        // on the sampled hash until a rehash switches to the full one.
+        let full = false;
+        const h = (id: string) => {
+          const v = full ? hashId(id) : hashIdSampled(`${id}-padding-to-sample`);
+          return collide ? ([-1, -3, 2][(v >>> 0) % 3] as number) : v;
+        };
+        const keys: string[] = [];
+        const index = new IdIndex(keys, 2, cap);
+        const open = new Map<string, number>();
+        let previous: [string, number][] = [];
+        let current: [string, number][] = [];
+        const remember = (id: string, status: number) => {
+          if (cap === 0) return;
+          if (current.length === cap) {
+            previous = current;
+            current = [];
+          }
+          current.push([id, status]);
+        };
+        const closedStatus = (id: string) =>
+          [...previous, ...current].find(([closedId]) => closedId === id)?.[1] ?? -1;
+        const known = (id: string) => open.has(id) || closedStatus(id) !== -1;
+        for (const op of ops) {
+          if (op.k === "open" || op.k === "closed") {
+            const id = `id-${op.key}`;
+            if (known(id)) continue;
+            if (op.k === "open") {
+              const slot = keys.length;
+              keys.push(id);
+              index.insertOpen(slot, h(id));
+              open.set(id, slot);
+            } else {
+              index.addClosed(id, h(id), op.status);
+              remember(id, op.status);
+            }
+          } else if (op.k === "rehash") {
+            full = true;
+            index.rehash(h);
+          } else if (open.size > 0) {
+            const id = [...open.keys()][op.pick % open.size] as string;
+            const slot = open.get(id) as number;
+            if (op.k === "close") {
+              index.closeOpen(slot, h(id), id, op.status);
+              remember(id, op.status);
+            } else {
+              index.removeOpen(slot, h(id));
+            }
+            open.delete(id);
+            keys[slot] = "";
+          }
+        }
+        for (let key = 0; key <= 40; key++) {
+          const id = `id-${key}`;
+          expect(index.findOpen(id, h(id))).toBe(open.get(id) ?? -1);
+          expect(index.closedStatus(id, h(id))).toBe(closedStatus(id));
+          expect(index.isKnown(id, h(id))).toBe(known(id));
+        }
+        const list = (g: { ids: string[]; statuses: Uint8Array; size: number }) =>
+          g.ids.slice(0, g.size).map((id, i) => [id, g.statuses[i]]);
+        expect(index.size).toBe(open.size + (cap > 0 ? previous.length + current.length : 0));
+        if (cap > 0) {
+          expect(list(index.previous)).toEqual(previous);
+          expect(list(index.current)).toEqual(current);
+        }
+      }),
+      { numRuns: 500 },
+    );
   });
 });

@@ -26,8 +26,15 @@ export const RULES: SymbolRules = {
   priceBandBps: 800,
 };
 
+/**
+ * How `CommandBuilder` spells new order ids: `short` ("o17"), `uuid` (UUID-shaped, a mixed head and the
+ * counter in the last 12 hex digits, like production ids), or `collide` (long ids that differ only in the
+ * middle, where the engine's sampled id hash does not look, so it must notice and rehash).
+ */
+export type IdStyle = "short" | "uuid" | "collide";
+
 /** Engine settings the random suites cycle through. */
-export const VARIANTS: { rules: SymbolRules; opts: EngineOptions }[] = [
+export const VARIANTS: { rules: SymbolRules; opts: EngineOptions; ids?: IdStyle }[] = [
   { rules: RULES, opts: { referencePrice: 100, closedOrderMemory: 64, initialCapacity: 16 } },
   {
     rules: { ...RULES, minNotionalTicksLots: 0, priceBandBps: 0 },
@@ -36,6 +43,12 @@ export const VARIANTS: { rules: SymbolRules; opts: EngineOptions }[] = [
   {
     rules: { ...RULES, minQtyLots: 2, maxQtyLots: 25 },
     opts: { defaultStp: "cancel_both", referencePrice: 98 },
+  },
+  { rules: RULES, opts: { referencePrice: 100, closedOrderMemory: 48, initialCapacity: 16 }, ids: "uuid" },
+  {
+    rules: { ...RULES, minNotionalTicksLots: 0, priceBandBps: 0 },
+    opts: { closedOrderMemory: 40, defaultStp: "cancel_oldest" },
+    ids: "collide",
   },
 ];
 
@@ -171,6 +184,10 @@ export const recipeArb: fc.Arbitrary<Recipe> = fc.oneof(
   },
 );
 
+function hex(value: number, digits: number): string {
+  return value.toString(16).padStart(digits, "0").slice(-digits);
+}
+
 /**
  * Turns recipes into commands, tracking time, the ids handed out so far and (through `observe`) the ids
  * that are open, so cancels and replaces mostly hit live orders.
@@ -180,6 +197,11 @@ export class CommandBuilder {
   private nextId = 1;
   private readonly ids: string[] = [];
   private readonly live: string[] = [];
+  private readonly idStyle: IdStyle;
+
+  constructor(idStyle: IdStyle = "short") {
+    this.idStyle = idStyle;
+  }
 
   /** Feed the events of the last command. */
   observe(events: EngineEvent[]): void {
@@ -263,7 +285,13 @@ export class CommandBuilder {
   }
 
   private fresh(): string {
-    const id = `o${this.nextId++}`;
+    const n = this.nextId++;
+    const id =
+      this.idStyle === "short"
+        ? `o${n}`
+        : this.idStyle === "uuid"
+          ? `${hex(Math.imul(n, 0x9e3779b1) >>> 0, 8)}-${hex(n >>> 3, 4)}-4000-8000-${hex(n, 12)}`
+          : `ord-${String(n).padStart(10, "0")}-000000000000`;
     this.ids.push(id);
     return id;
   }
