@@ -460,15 +460,99 @@ export class UserSession extends DurableObject<Env> {
       stop_price: req.stop_price ?? (old.stopTicks === null ? undefined : ticksToPrice(spec, old.stopTicks)),
     });
     if ("status" in parsed) return parsed;
+    const clientOrderId = req.client_order_id ?? crypto.randomUUID();
+    // A price change of a priced order that keeps its quantity hands the old order's reservation over
+    // (see replaceHandingOver); a new quantity is reserved for in full while the old order still holds its own.
+    if (req.qty === undefined && parsed.limitTicks !== undefined && parsed.qtyLots !== undefined) {
+      return this.replaceHandingOver(this.account ?? account, spec, parsed, clientOrderId, old);
+    }
     const quote = await this.quoteFor(parsed);
-    return this.reserveAndSubmit(
-      this.account ?? account,
-      spec,
-      parsed,
-      req.client_order_id ?? crypto.randomUUID(),
-      quote,
-      old,
+    return this.reserveAndSubmit(this.account ?? account, spec, parsed, clientOrderId, quote, old);
+  }
+
+  /**
+   * Replace a limit or stop-limit order keeping its remaining quantity, so that a sell of a whole position
+   * (or a buy using all the buying power) can move its price. The book replaces atomically: the old and the
+   * new order never rest together, and without a `qty` the new order takes over exactly what the old one
+   * had left when the book processed the replace (fills in flight stay with the old order). So the account
+   * checks here that the new order fits once the old one's reservation is freed, submits, and reserves for
+   * the new order when the book's `replaced` event closes the old one (`applyToAccount`), in the same
+   * transaction. A refused replace changes nothing.
+   */
+  private async replaceHandingOver(
+    account: Account,
+    spec: SymbolSpec,
+    parsed: ParsedOrder,
+    clientOrderId: string,
+    old: OrderRecord,
+  ): Promise<Outcome<AlpacaOrder>> {
+    const userId = account.config.accountId;
+    const orderId = crypto.randomUUID();
+    const held = account.orders.get(old.id);
+    const freed = held === undefined ? null : applyOrderClosed(account, old.id, held.filledLots);
+    if (freed === null || !freed.ok) {
+      return fail(422, "order_not_replaceable", `order ${old.id} has no open reservation to replace`);
+    }
+    const check = reserveForOrder(
+      freed.account,
+      {
+        orderId,
+        clientOrderId,
+        symbol: spec.symbol,
+        side: parsed.side,
+        type: parsed.type,
+        qtyLots: parsed.qtyLots as number,
+        limitPriceTicks: parsed.limitTicks as number,
+        ...(parsed.stopTicks !== undefined ? { stopPriceTicks: parsed.stopTicks } : {}),
+      },
+      { rules: symbolRules(spec), referencePriceTicks: null },
     );
+    if (!check.ok) return fail(reserveStatus(check.code), check.code, check.message);
+    const now = Date.now();
+    const record = newOrderRecord({
+      id: orderId,
+      clientOrderId,
+      account: userId,
+      symbol: spec.symbol,
+      side: parsed.side,
+      type: parsed.type,
+      tif: parsed.tif,
+      qtyLots: parsed.qtyLots as number,
+      limitTicks: parsed.limitTicks ?? null,
+      stopTicks: parsed.stopTicks ?? null,
+      replaces: old.id,
+      now,
+    });
+    if (old.expiresAt !== null) record.expiresAt = old.expiresAt;
+    this.sql.transaction(() => this.saveOrder(record));
+    await this.alarmClock.arm(now + PENDING_SETTLE_MS);
+    let events: EngineEvent[];
+    try {
+      events = await this.book(spec.symbol).submit({
+        kind: "replace",
+        orderId: old.id,
+        newOrderId: orderId,
+        account: userId,
+        limitPrice: parsed.limitTicks as number,
+        ...(parsed.stopTicks !== undefined ? { stopPrice: parsed.stopTicks } : {}),
+      });
+    } catch (err) {
+      console.error(
+        JSON.stringify({ level: "error", msg: "book submit failed", orderId, error: String(err) }),
+      );
+      return fail(
+        503,
+        "book_unavailable",
+        `the ${spec.symbol} book did not answer; order ${orderId} is pending`,
+      );
+    }
+    this.ingest(spec.symbol, events);
+    const after = this.orderById(orderId) ?? record;
+    const rejected = events.find((e) => e.type === "rejected");
+    if (rejected?.type === "rejected") {
+      return fail(422, rejected.reason, `the ${spec.symbol} book rejected the replace: ${rejected.reason}`);
+    }
+    return ok(this.render(after));
   }
 
   /** Sell `qty` (default: everything open orders do not hold) of a position at market. */
@@ -1030,11 +1114,14 @@ export class UserSession extends DurableObject<Env> {
       }
       case "canceled":
       case "expired": {
+        // A hand-over replacement holds nothing until its `replaced` event arrives (see replaceHandingOver).
+        if (order.replaces !== null && !account.orders.has(order.id)) return account;
         const r = applyOrderClosed(account, order.id, event.filledQty);
         if (!r.ok) log("close not applied", r);
         return r.ok ? r.account : account;
       }
       case "replaced": {
+        if (event.newOrderId === order.id) return this.reserveReplacement(account, order, event);
         if (event.orderId !== order.id) return account;
         const r = applyOrderClosed(account, order.id, event.filledQty);
         if (!r.ok) log("replace close not applied", r);
@@ -1044,6 +1131,8 @@ export class UserSession extends DurableObject<Env> {
         const isPlaceReject = event.command === "place" && event.orderId === order.id;
         const isReplaceReject = event.command === "replace" && event.newOrderId === order.id;
         if (!isPlaceReject && !isReplaceReject) return account;
+        // A refused hand-over replacement never held anything.
+        if (isReplaceReject && !account.orders.has(order.id)) return account;
         const r = releaseReservation(account, order.id);
         if (!r.ok) log("release not applied", r);
         return r.ok ? r.account : account;
@@ -1051,6 +1140,49 @@ export class UserSession extends DurableObject<Env> {
       default:
         return account;
     }
+  }
+
+  /**
+   * The `replaced` event of a hand-over replace: the old order was just closed (its reservation freed, in
+   * the same `ingest` pass), so the new order now reserves for what the book gave it. Nothing to do for a
+   * replacement reserved up front, or one that is already closed (its later events arrived first).
+   */
+  private reserveReplacement(
+    account: Account,
+    order: OrderRecord,
+    event: Extract<EngineEvent, { type: "replaced" }>,
+  ): Account {
+    if (account.orders.has(order.id) || !isOpen(order)) return account;
+    const spec = findSymbol(order.symbol);
+    const reserved = spec
+      ? reserveForOrder(
+          account,
+          {
+            orderId: order.id,
+            clientOrderId: order.clientOrderId,
+            symbol: order.symbol,
+            side: order.side,
+            type: order.type,
+            qtyLots: event.qty,
+            ...(event.limitPrice !== undefined ? { limitPriceTicks: event.limitPrice } : {}),
+            ...(event.stopPrice !== undefined ? { stopPriceTicks: event.stopPrice } : {}),
+          },
+          { rules: symbolRules(spec), referencePriceTicks: null },
+        )
+      : null;
+    if (reserved?.ok) return reserved.account;
+    // Checked before the replace was sent, and fills of the old order only shrink the new one: this would
+    // be a bug, and the order rests in the book without a reservation. Say so loudly.
+    console.error(
+      JSON.stringify({
+        level: "error",
+        alert: "reservation",
+        msg: "account: replacement not reserved",
+        orderId: order.id,
+        detail: reserved ?? "unknown symbol",
+      }),
+    );
+    return account;
   }
 
   private closeNeverPlaced(order: OrderRecord, reason: string): void {

@@ -238,8 +238,11 @@ export function applyEngineEvent(order: OrderRecord, event: EngineEvent): ApplyR
       return { order: next, update: { event: "expired", orderId: order.id, at } };
     case "replaced":
       if (event.newOrderId === order.id) {
-        // The new order of a replace is live from here on; the trade update is the old order's.
+        // The new order of a replace is live from here on; the trade update is the old order's. Its
+        // quantity is the book's: a replace without a quantity takes over what the old order had left
+        // when the book processed it, after fills that were still on their way here.
         if (next.status === "pending_new") next.status = "new";
+        next.qtyLots = event.qty;
         return { order: next, update: null };
       }
       if (order.status !== "filled") next.status = "replaced";
