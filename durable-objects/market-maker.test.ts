@@ -8,7 +8,7 @@ import type { MarketConfigPatch } from "../shared/market/config.ts";
 import fixture from "../shared/market/fixtures/coinbase-btc-usd.jsonl?raw";
 import { advance, initialState, priceTicksOf } from "../shared/market/simulator.ts";
 import { initialMakerState, type MakerState } from "./market-maker/state.ts";
-import { makerBotId, takerBotId } from "./market-maker.ts";
+import { makerBotId, nextTickAfter, takerBotId, tickPhase } from "./market-maker.ts";
 import type { UserSession } from "./user-session.ts";
 
 // Storage is shared by the tests of this file: each starts from a clean DYNA market (see `fresh`).
@@ -315,5 +315,21 @@ describe("MarketMaker", () => {
     });
     expect(await maker().configure({ tickMs: 5 })).toMatchObject({ ok: false, code: "invalid_config" });
     expect(await maker().ingestFeed([])).toMatchObject({ ok: false, code: "no_feed" });
+  });
+});
+
+describe("maker tick schedule", () => {
+  it("spreads the catalog's makers evenly over the tick period and keeps each on its own phase", () => {
+    const phases = ["ACME", "BOLT", "CRUX", "DYNA", "EPIC"].map((s) => tickPhase(s, 1500));
+    expect(phases).toEqual([0, 300, 600, 900, 1200]);
+    const other = tickPhase("ZZZZ", 1500);
+    expect(other).toBeGreaterThanOrEqual(0);
+    expect(other).toBeLessThan(1500);
+    for (const after of [0, 1, 299, 300, 301, 1_795_000_000_123]) {
+      const at = nextTickAfter(after, 1500, 300);
+      expect(at).toBeGreaterThanOrEqual(after);
+      expect(at - after).toBeLessThan(1500);
+      expect((((at - 300) % 1500) + 1500) % 1500).toBe(0);
+    }
   });
 });

@@ -26,7 +26,7 @@ import {
   type QuoteLevel,
 } from "../shared/market/quoting.ts";
 import { advance, initialState, priceTicksOf, stepsDue } from "../shared/market/simulator.ts";
-import { findSymbol, type SymbolSpec } from "../shared/symbols.ts";
+import { DEFAULT_SYMBOLS, findSymbol, type SymbolSpec } from "../shared/symbols.ts";
 import type { Env } from "../workers/env.ts";
 import { writeThrough } from "../workers/lib/market/cache.ts";
 import { botAccount, lotsOf, makerBotId, restingQuotes, sessionOf, takerBotId } from "./market-maker/bots.ts";
@@ -283,7 +283,9 @@ export class MarketMaker extends DurableObject<Env> {
     const started = Date.now();
     await this.serialised(() => this.runTick(started));
     if (this.state.mode !== "running" || this.state.config === null) return;
-    const next = Math.max(started + this.state.config.tickMs, Date.now() + 50);
+    const tickMs = this.state.config.tickMs;
+    const phase = tickPhase(this.spec?.symbol ?? this.ctx.id.name ?? "", tickMs);
+    const next = Math.max(nextTickAfter(started + tickMs / 2, tickMs, phase), Date.now() + 50);
     await this.ctx.storage.setAlarm(next);
     this.nextTickAt = next;
   }
@@ -747,4 +749,30 @@ function ticksOf(spec: SymbolSpec, price: string): number {
   const parsed = priceToTicks(spec, price);
   if (!parsed.ok) throw new Error(`book sent an off-grid price ${price}`);
   return parsed.value;
+}
+
+/**
+ * Where in each tick period a symbol's maker ticks. The makers of all symbols start together (the same
+ * cron), and a tick is a burst of orders through the bot's UserSession and the book; spread over the
+ * period, those bursts take turns instead of arriving at once (locally they share one thread with every
+ * request, in production they spread the load on the bots' objects and the queue). Catalog symbols are
+ * spaced evenly; others by a hash of the name.
+ */
+export function tickPhase(symbol: string, tickMs: number): number {
+  const index = DEFAULT_SYMBOLS.findIndex((s) => s.symbol === symbol);
+  let fraction: number;
+  if (index >= 0) {
+    fraction = index / DEFAULT_SYMBOLS.length;
+  } else {
+    let h = 0x811c9dc5;
+    for (let i = 0; i < symbol.length; i++) h = Math.imul(h ^ symbol.charCodeAt(i), 0x01000193);
+    fraction = (h >>> 0) / 2 ** 32;
+  }
+  return Math.floor(fraction * tickMs);
+}
+
+/** The first time at or after `after` that is `phase` ms into a period of `tickMs` (epoch-aligned). */
+export function nextTickAfter(after: number, tickMs: number, phase: number): number {
+  const into = (((after - phase) % tickMs) + tickMs) % tickMs;
+  return into === 0 ? after : after + (tickMs - into);
 }
