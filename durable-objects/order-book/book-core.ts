@@ -283,7 +283,7 @@ function earliestExpiry(engine: MatchingEngine): number | null {
 
 /**
  * The events of the latest committed batches that have outbox rows, so the outbox delivers them without
- * reading and parsing their journal row again (that re-read was a fifth of a busy book's time). Bounded by
+ * reading and parsing their journal row again (that re-read was 7 % of a busy book's profile). Bounded by
  * event count; older batches (a receiver that has been failing for a while, or after a restart) are read
  * from the journal as before.
  */
