@@ -1,5 +1,5 @@
 /// <reference types="vite/client" />
-// Issue 9: the MarketMaker Durable Object against real OrderBooks and UserSessions (workers pool).
+// The MarketMaker Durable Object against real OrderBooks and UserSessions (workers pool).
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it, vi } from "vitest";

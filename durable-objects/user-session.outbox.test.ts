@@ -1,4 +1,4 @@
-// Issue 8: the UserSession's account-event outbox (what Postgres learns about an account, and when).
+// The UserSession's account-event outbox (what Postgres learns about an account, and when).
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
@@ -154,7 +154,7 @@ describe("UserSession account outbox", () => {
     await capture(stub);
     await stub.grantShares(userId, "EPIC", "2", "75.00");
     await drain(stub, userId);
-    // Turn the clock back: no outbox schema, as in an object created before issue 8.
+    // Turn the clock back: no outbox schema, as in an object created before the account outbox existed.
     await runInDurableObject(stub, (_instance, state) => {
       state.storage.sql.exec("DROP TABLE account_outbox");
       state.storage.sql.exec("DROP TABLE account_outbox_meta");

@@ -149,7 +149,7 @@ const COMPLETED_ORDER_MEMORY = 64;
 export class UserSession extends DurableObject<Env> {
   private readonly sql: Sql;
   private readonly stream: TradeStream;
-  /** Account events for Postgres (issue 8), written in the transaction of each change. */
+  /** Account events for Postgres, written in the transaction of each change. */
   private readonly outbox: AccountOutbox;
   private readonly alarmClock: AlarmClock;
   private userId: string | null = null;
@@ -682,7 +682,7 @@ export class UserSession extends DurableObject<Env> {
   }
 
   // -----------------------------------------------------------------------------------------------
-  // System of record (issue 8): the account event stream that Postgres follows
+  // System of record: the account event stream that Postgres follows
   // -----------------------------------------------------------------------------------------------
 
   /**
@@ -738,7 +738,7 @@ export class UserSession extends DurableObject<Env> {
   // -----------------------------------------------------------------------------------------------
 
   /**
-   * In-app notification (issue 10, docs/notifications.md): the notifications consumer calls this to push a
+   * In-app notification (docs/notifications.md): the notifications consumer calls this to push a
    * `notifications` stream message to the user's sockets that listen to it. Touches no account state;
    * returns how many sockets it reached (0 when the user is not connected: the notification is still in
    * their history at `GET /v1/notifications`).
@@ -776,7 +776,7 @@ export class UserSession extends DurableObject<Env> {
   }
 
   /**
-   * Publishes the account outbox (issue 8), then settles orders whose book never answered (a failed
+   * Publishes the account outbox, then settles orders whose book never answered (a failed
    * submit): cancel-on-doubt at the book. Re-arms itself for whichever is due first.
    */
   override async alarm(): Promise<void> {

@@ -1,4 +1,4 @@
-// Prints a fresh VAPID key pair for Web Push (issue 10, docs/notifications.md), ready for
+// Prints a fresh VAPID key pair for Web Push (docs/notifications.md), ready for
 // `wrangler secret put VAPID_PUBLIC_KEY` / `VAPID_PRIVATE_KEY`, or for `.dev.vars` to try Web Push locally.
 import { generateVapidKeys } from "../shared/notifications/web-push.ts";
 

@@ -1,4 +1,4 @@
-// Issue 6: users, sessions, API keys, roles and rate limits through the real HTTP surface of
+// Users, sessions, API keys, roles and rate limits through the real HTTP surface of
 // `wrangler dev` on the local stack (Postgres shards, Redis behind the Upstash shim).
 import { SignJWT } from "jose";
 import { beforeAll, describe, expect, inject, it } from "vitest";

@@ -26,9 +26,9 @@ const TEST_SECRETS = {
   ENVIRONMENT: "test",
   LOG_LEVEL: "warn",
   // The simulated market stays off so trading tests are deterministic; test/market-data.test.ts starts
-  // the market of its own symbol through the admin API (issue 9).
+  // the market of its own symbol through the admin API.
   MARKET_SIM_ENABLED: "false",
-  // Notifications (issue 10): provider failures retry after 1 s, 2 s, 2 s, … so a test can watch a job go
+  // Notifications: provider failures retry after 1 s, 2 s, 2 s, … so a test can watch a job go
   // through every retry to the dead-letter queue; email and SMS have no provider (the recording sink).
   NOTIFICATIONS_RETRY_BASE_SECONDS: "1",
   NOTIFICATIONS_RETRY_MAX_SECONDS: "2",

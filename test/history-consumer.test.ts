@@ -1,4 +1,4 @@
-// Issue 8: the trade-events consumer against the real local Postgres (primary, replica, two shards),
+// The trade-events consumer against the real local Postgres (primary, replica, two shards),
 // through the same Neon driver and proxy the worker uses. Batches are built by hand, so redelivery,
 // shuffling and failures are exact.
 import { sql } from "drizzle-orm";

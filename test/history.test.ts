@@ -1,4 +1,4 @@
-// Issue 8: trades through the real HTTP surface of `wrangler dev` end up in Postgres (orders, fills,
+// Trades through the real HTTP surface of `wrangler dev` end up in Postgres (orders, fills,
 // ledger on each user's shard) through the UserSession outbox and the trade-events Queue consumer, and
 // history reads move from the UserSession to the read replica once Postgres has caught up.
 import { execFile } from "node:child_process";

@@ -1,4 +1,4 @@
-// Issue 9: the simulated market and the market-data API through the real HTTP / WebSocket surface of
+// The simulated market and the market-data API through the real HTTP / WebSocket surface of
 // `wrangler dev`: an admin starts EPIC's market maker, a trader trades against it, the trades become bars
 // through the queue, and the data API, the data stream and the caches answer in Alpaca's shapes.
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";

@@ -1,4 +1,4 @@
-// Issue 10: the notifications consumer and the trade-events processor that feeds it, against the real
+// The notifications consumer and the trade-events processor that feeds it, against the real
 // local stack (Postgres primary and shards through the Neon driver and proxy, Redis through the Upstash
 // shim). Batches are built by hand so redelivery, reordering and attempt counts are exact; providers are a
 // local HTTP server (test/support/provider-stub.ts) reached through the production adapters. The in-app

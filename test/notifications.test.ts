@@ -1,4 +1,4 @@
-// Issue 10: notifications end to end, as a user gets them: through the real trading API, the trade-events
+// Notifications end to end, as a user gets them: through the real trading API, the trade-events
 // and notifications queues of `wrangler dev`, Postgres and Redis of the local stack, the user's WebSocket,
 // Web Push to a local push service (test/support/provider-stub.ts) and the development sink at /dev/outbox.
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";

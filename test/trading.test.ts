@@ -1,4 +1,4 @@
-// Issue 7: traders trade with each other through the real HTTP / WebSocket surface of `wrangler dev`.
+// Traders trade with each other through the real HTTP / WebSocket surface of `wrangler dev`.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   adminToken as adminLogin,

@@ -65,7 +65,7 @@ export function buildApp() {
   app.route("/", health);
   // The dashboard page holds no data and signs in itself; its figures (/admin/analytics) need an admin.
   app.route("/", adminDashboard);
-  // Every /admin/* route requires an admin, whichever module defines it (issue 6).
+  // Every /admin/* route requires an admin, whichever module defines it.
   app.use("/admin/*", requireAdmin);
   app.route("/", auth);
   app.route("/", me);

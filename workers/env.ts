@@ -10,13 +10,13 @@ export interface Env {
   ORDER_BOOK: DurableObjectNamespace<OrderBook>;
   USER_SESSION: DurableObjectNamespace<UserSession>;
   TRADE_EVENTS: Queue<unknown>;
-  /** Simulated market per symbol: reference-price simulator, market maker and noise takers (issue 9). */
+  /** Simulated market per symbol: reference-price simulator, market maker and noise takers. */
   MARKET_MAKER: DurableObjectNamespace<MarketMaker>;
-  /** The Alpaca-shaped market-data stream (issue 9). */
+  /** The Alpaca-shaped market-data stream. */
   MARKET_DATA_HUB: DurableObjectNamespace<MarketDataHub>;
-  /** Dead-letter queue of trade-events: the consumer sends poison messages here (issue 8). */
+  /** Dead-letter queue of trade-events: the consumer sends poison messages here. */
   TRADE_EVENTS_DLQ?: Queue<unknown>;
-  /** Notification jobs (issue 10, docs/notifications.md), and their dead-letter queue. */
+  /** Notification jobs (docs/notifications.md), and their dead-letter queue. */
   NOTIFICATIONS?: Queue<unknown>;
   NOTIFICATIONS_DLQ?: Queue<unknown>;
   /**
@@ -69,7 +69,7 @@ export interface Env {
   MARKET_QUOTE_CACHE_MS?: string;
   MARKET_SNAPSHOT_CACHE_MS?: string;
 
-  // Notifications (issue 10, docs/notifications.md). A channel without a provider uses the recording sink in
+  // Notifications (docs/notifications.md). A channel without a provider uses the recording sink in
   // development / test and is skipped in production.
   /** External deliveries per user per minute (default 20); retry back-off base and cap in seconds. */
   NOTIFICATIONS_PER_USER_PER_MINUTE?: string;

@@ -13,7 +13,7 @@ const app = buildApp();
 
 export default {
   fetch(request: Request, env: Env, ctx: ExecutionContext) {
-    // Local `wrangler dev` runs no cron: the first request starts the simulated market (issue 9).
+    // Local `wrangler dev` runs no cron: the first request starts the simulated market.
     kickMarketOnce(env, ctx);
     return app.fetch(request, env, ctx);
   },

@@ -3,7 +3,7 @@
  * path that ties them together. Uses only the SQL helper, so it holds no sockets and no alarms; the
  * Durable Object class around it does.
  *
- * Durability design (issue 5):
+ * Durability design:
  * - Every committed batch is one journal row (the commands exactly as processed, `now` included, and the
  *   events they produced), written together with the batch's outbox rows in one synchronous transaction.
  *   Replies leave only once that transaction is durable (the object's output gate).

@@ -1,5 +1,5 @@
 /**
- * Transactional outbox of a UserSession: account events for the system of record (issue 8).
+ * Transactional outbox of a UserSession: account events for the system of record.
  *
  * `enqueue` runs inside the SQLite transaction of the change it describes (an order snapshot, a fill with
  * its money figures, a grant, a reset, the opening balances), so an event exists exactly when its change

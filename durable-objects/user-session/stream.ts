@@ -19,7 +19,7 @@ interface SocketState {
 }
 
 /**
- * `trade_updates` is Alpaca's; `notifications` is PrepX's in-app notification stream (issue 10). A client
+ * `trade_updates` is Alpaca's; `notifications` is PrepX's in-app notification stream. A client
  * only receives the streams it listens to, so Alpaca SDKs (which listen to `trade_updates`) never see it.
  */
 const KNOWN_STREAMS = new Set(["trade_updates", "notifications"]);

@@ -1,6 +1,6 @@
 /**
- * Logical backup and restore of every PrepX database (the global one and each user shard) with COPY
- * (issue 8). pg_dump is not an option here: the npm-shipped PostgreSQL has none, and Debian's (15)
+ * Logical backup and restore of every PrepX database (the global one and each user shard) with COPY.
+ * pg_dump is not an option here: the npm-shipped PostgreSQL has none, and Debian's (15)
  * refuses a newer server. COPY works with any server version and through Neon's direct endpoints.
  *
  * A backup is a directory:

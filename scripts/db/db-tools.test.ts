@@ -1,4 +1,4 @@
-// Issue 8: the operator tools against a real local Postgres: the monolith importer (idempotent) and the
+// The operator tools against a real local Postgres: the monolith importer (idempotent) and the
 // logical backup / restore (identical row counts and ledger sums after a restore into empty databases).
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";

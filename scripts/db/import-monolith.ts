@@ -1,5 +1,5 @@
 /**
- * Importer of users and trading sessions exported from the old monolith (issue 8). Idempotent: running
+ * Importer of users and trading sessions exported from the old monolith. Idempotent: running
  * it again with the same file changes nothing; a file that grew is imported incrementally.
  *
  * Format (`prepx-monolith-export`, version 1; documented in docs/history.md):

@@ -1,6 +1,6 @@
 /**
  * Account events: what a UserSession tells the system of record (Postgres) about one account, through its
- * transactional outbox and the `trade-events` Queue (issue 8).
+ * transactional outbox and the `trade-events` Queue.
  *
  * The OrderBook's {@link TradeEventMessage}s say what happened at a book; only the UserSession knows what a
  * fill did to an account (fee, realized PnL at average cost, position after), so it publishes these events

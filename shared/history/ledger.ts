@@ -1,5 +1,5 @@
 /**
- * Double-entry postings of account events (issue 8), and the balances a set of postings adds up to.
+ * Double-entry postings of account events, and the balances a set of postings adds up to.
  *
  * Every cash and position movement is booked as lines that sum to zero per asset:
  *

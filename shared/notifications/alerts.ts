@@ -1,5 +1,5 @@
 /**
- * Price alerts (issue 10): when a trade of the symbol crosses a user's alert price.
+ * Price alerts: when a trade of the symbol crosses a user's alert price.
  *
  * - `above` fires on a trade at or above the target, `below` at or below it.
  * - `once` fires on the first such trade and is done (`triggered`).

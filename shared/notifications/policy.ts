@@ -1,5 +1,5 @@
 /**
- * Who gets what, where, and when (issue 10): the per-channel decision for one notification, from the
+ * Who gets what, where, and when: the per-channel decision for one notification, from the
  * user's preferences, the profile's coarse switches, the contacts on file and quiet hours.
  *
  * Pure, so every rule is unit-tested; the consumer only carries the decisions out.

@@ -1,5 +1,5 @@
 /**
- * Quiet hours (issue 10): a daily window in the user's time zone during which notifications that leave the
+ * Quiet hours: a daily window in the user's time zone during which notifications that leave the
  * platform (Web Push, email, SMS) wait; in-app delivery never waits. See docs/notifications.md.
  *
  * Times are minutes after local midnight. A window with `start > end` spans midnight (22:00–07:00).

@@ -1,5 +1,5 @@
 /**
- * Message templates per notification type × channel × language (issue 10).
+ * Message templates per notification type × channel × language.
  *
  * A template is text with `{{variable}}` or `{{variable|filter}}` placeholders. Filters localise a value:
  * - `num`: a decimal string ("1234.5") with the language's separators ("1,234.5" / "1.234,5"); exact,

@@ -1,5 +1,5 @@
 /**
- * Notifications (issue 10): what can be notified, through which channels, and the job that travels on the
+ * Notifications: what can be notified, through which channels, and the job that travels on the
  * `notifications` Queue from the producers (the trade-events processor, the auth routes) to the consumer.
  *
  * Pure: types, defaults and zod schemas; no Workers, Node, Postgres or Redis APIs.

@@ -1,5 +1,5 @@
 /**
- * Web Push with WebCrypto only (issue 10): message encryption (RFC 8291, `aes128gcm` content coding of
+ * Web Push with WebCrypto only: message encryption (RFC 8291, `aes128gcm` content coding of
  * RFC 8188) and VAPID (RFC 8292, an ES256 JWT signed with the application server's P-256 key).
  *
  * Standard WebCrypto (`crypto.subtle`), which workerd and Node both provide; no Workers or Node API.

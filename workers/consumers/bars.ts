@@ -1,5 +1,5 @@
 /**
- * The bars processor of the trade-events consumer (issue 9): every fill of a listed symbol into
+ * The bars processor of the trade-events consumer: every fill of a listed symbol into
  * `market_trades` (once, by event id) and into the OHLCV bars of every timeframe (`market_bars`).
  *
  * One SQL statement per batch, so it is atomic without a session: a data-modifying CTE inserts the trades

@@ -1,5 +1,5 @@
 /**
- * The dead-letter queue consumer (`trade-events-dlq`, issue 8). Two kinds of message end up here:
+ * The dead-letter queue consumer (`trade-events-dlq`). Two kinds of message end up here:
  * - poison messages the trade-events consumer sent itself, wrapped in a {@link DeadLetterEnvelope} that
  *   says why (schema violation);
  * - messages the Queue moved after `max_retries` failed attempts, as they were.

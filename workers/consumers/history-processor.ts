@@ -1,5 +1,5 @@
 /**
- * The `history` processor of the trade-events Queue (issue 8): account events → the user's shard.
+ * The `history` processor of the trade-events Queue: account events → the user's shard.
  *
  * The batch's account events are grouped by shard (the shard map of workers/db/shards.ts) and each group
  * is written in **one transaction** on that shard's primary (`applyAccountEvents`). Shards are written in

@@ -1,5 +1,5 @@
 /**
- * The history writer (issue 8): applies account events to a user shard, in one transaction per batch,
+ * The history writer: applies account events to a user shard, in one transaction per batch,
  * exactly once per event id however often, in whatever order and in whatever groupings they arrive.
  *
  * One call, inside the caller's transaction:

@@ -1,5 +1,5 @@
 /**
- * The `notifications-dlq` consumer (issue 10). Two kinds of message end up here: jobs the Queue moved after
+ * The `notifications-dlq` consumer. Two kinds of message end up here: jobs the Queue moved after
  * `max_retries` failed attempts (a provider kept failing), and poison the consumer sent itself (schema,
  * template). Each failing delivery of a moved job is marked `dead` in the user's shard (so
  * `GET /v1/notifications` says so), an alert line `{"level":"error","alert":"dlq",…}` names the

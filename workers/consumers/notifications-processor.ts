@@ -1,5 +1,5 @@
 /**
- * The `notifications` processor of the trade-events consumer (issue 10): derives notification jobs from
+ * The `notifications` processor of the trade-events consumer: derives notification jobs from
  * the batch and sends them to the `notifications` Queue, where workers/consumers/notifications.ts delivers
  * them. Three sources, run in parallel:
  *

@@ -1,5 +1,5 @@
 /**
- * The `notifications` Queue consumer (issue 10): render, apply preferences, dedupe, rate-limit, send.
+ * The `notifications` Queue consumer: render, apply preferences, dedupe, rate-limit, send.
  *
  * Per batch, grouped by the users' shards (in parallel), each group costs a handful of statements:
  * 1. load the users with their preferences, profile switches and push subscriptions;

@@ -1,5 +1,5 @@
 /**
- * The `trade-events` Queue consumer (issue 8): a list of processors over one batch.
+ * The `trade-events` Queue consumer: a list of processors over one batch.
  *
  * The queue carries two kinds of message:
  * - book events from each OrderBook's outbox ({@link TradeEventMessage}: `order`, `fill`,

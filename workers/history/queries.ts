@@ -1,5 +1,5 @@
 /**
- * History queries on a user's shard (issue 8), in the shapes the UserSession answers: the caller renders
+ * History queries on a user's shard, in the shapes the UserSession answers: the caller renders
  * the rows with the same functions, so a history page is the same whichever source served it.
  *
  * Each query is **one statement** that returns the user's `applied_through` together with the rows

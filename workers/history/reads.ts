@@ -1,5 +1,5 @@
 /**
- * Where history reads come from (issue 8): `GET /v2/orders` with closed statuses, account activities and
+ * Where history reads come from: `GET /v2/orders` with closed statuses, account activities and
  * the daily portfolio history are served from Postgres through the shard's **read replica**, with
  * read-your-writes by construction:
  *

@@ -1,5 +1,5 @@
 /**
- * Reconciliation (issue 8): does the Postgres ledger of a user add up to the live account in its
+ * Reconciliation: does the Postgres ledger of a user add up to the live account in its
  * UserSession?
  *
  * 1. Ask the UserSession for its balances and the seq of its latest event (`ledgerBalances`).

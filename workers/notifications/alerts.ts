@@ -1,5 +1,5 @@
 /**
- * Price alerts in Postgres (issue 10): the global `price_alerts` table (migrations/global/0004) — the user's
+ * Price alerts in Postgres: the global `price_alerts` table (migrations/global/0004) — the user's
  * API (create, list, read, delete) and their evaluation against each batch of trades.
  *
  * Evaluation runs in **one transaction** on the global primary per trade-events batch:

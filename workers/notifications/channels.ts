@@ -1,5 +1,5 @@
 /**
- * Delivery channels behind one interface (issue 10): in-app (the user's UserSession pushes a
+ * Delivery channels behind one interface: in-app (the user's UserSession pushes a
  * `notifications` stream message to their `/stream` sockets), Web Push (RFC 8291 + VAPID, WebCrypto),
  * email (a Resend-shaped HTTP API) and SMS (a Twilio-shaped HTTP API), and the recording sink used in
  * development and test when a provider is not configured.

@@ -1,5 +1,5 @@
 /**
- * Notification settings of the worker (issue 10), from vars and secrets (documented in wrangler.toml and
+ * Notification settings of the worker, from vars and secrets (documented in wrangler.toml and
  * .dev.vars.example). Providers are chosen by secrets: a channel whose provider is not configured uses the
  * recording sink in development and test, and is skipped (`channel_not_configured`) in production, so
  * nothing is ever sent by accident from a laptop and nothing is silently faked in production.

@@ -1,5 +1,5 @@
 /**
- * Notification jobs (issue 10): how causes become messages of the `notifications` Queue, with stable ids.
+ * Notification jobs: how causes become messages of the `notifications` Queue, with stable ids.
  */
 
 import { lotsToQty } from "../../shared/engine/rules.ts";

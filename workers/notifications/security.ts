@@ -1,5 +1,5 @@
 /**
- * Security notifications (issue 10): a new login and a new API key are enqueued from their routes in
+ * Security notifications: a new login and a new API key are enqueued from their routes in
  * `waitUntil`, after the response is decided, so a slow or unavailable queue never delays or fails a login.
  * A lost enqueue is logged (the login itself is in the logs and, for keys, in `GET /v1/api-keys`).
  */

@@ -1,5 +1,5 @@
 /**
- * Postgres for notifications (issue 10): preferences, push subscriptions, the notification history and the
+ * Postgres for notifications: preferences, push subscriptions, the notification history and the
  * per-channel delivery rows that are the dedupe store, all on the user's shard
  * (migrations/shard/0003_notifications.sql). Set-wise statements: the consumer runs a handful per shard per
  * batch, whatever the batch size. Rows travel as JSON (`jsonb_to_recordset`), one parameter per statement.

@@ -1,5 +1,5 @@
 /**
- * Admin endpoints of the system of record (issue 8). Behind `requireAdmin` (every /admin/* path).
+ * Admin endpoints of the system of record. Behind `requireAdmin` (every /admin/* path).
  * `scripts/reconcile.ts` (`npm run db:reconcile`) drives `POST /admin/reconcile` over every user.
  */
 import { createRoute, z } from "@hono/zod-openapi";

@@ -1,5 +1,5 @@
 /**
- * Admin controls of the simulated market (issue 9): start, stop and configure a symbol's market maker,
+ * Admin controls of the simulated market: start, stop and configure a symbol's market maker,
  * run one tick, replay external feed messages, and read the cache and stream counters. `/admin/*`
  * requires the admin role (app.ts); every change is written to the audit log before it takes effect.
  */

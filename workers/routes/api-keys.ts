@@ -93,7 +93,7 @@ apiKeysRouter.openapi(createKey, async (c) => {
   const { dbs } = authDeps(c);
   const key = await createApiKey(dbs, c.var.principal.userId, c.req.valid("json").name);
   c.get("log").info("api key created", { user_id: c.var.principal.userId, key_id: key.key_id });
-  notifyApiKeyCreated(c, c.var.principal.userId, key.key_id, key.name); // issue 10
+  notifyApiKeyCreated(c, c.var.principal.userId, key.key_id, key.name);
   return c.json(key, 201);
 });
 

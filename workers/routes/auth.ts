@@ -140,7 +140,7 @@ auth.openapi(login, async (c) => {
   }
   noteLogin(c, user.id); // the login's analytics data point carries the user (docs/analytics.md)
   const tokens = await startSession(deps, user);
-  notifyLogin(c, user.id); // security notification (issue 10, docs/notifications.md)
+  notifyLogin(c, user.id); // security notification (docs/notifications.md)
   return c.json(tokens, 200);
 });
 

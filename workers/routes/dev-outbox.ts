@@ -1,6 +1,6 @@
 /**
  * `GET /dev/outbox` (HTML) and `GET /dev/outbox.json`: what the notification sink recorded instead of
- * sending (issue 10) — every email, SMS and Web Push message of development and test, newest first.
+ * sending — every email, SMS and Web Push message of development and test, newest first.
  * Only when ENVIRONMENT is "development" or "test"; 404 otherwise (and the sink is never used in
  * production, see workers/notifications/channels.ts). Not in the OpenAPI document.
  *

@@ -1,5 +1,5 @@
 /**
- * The user's notification API (issue 10, docs/notifications.md): price alerts, preferences, Web Push
+ * The user's notification API (docs/notifications.md): price alerts, preferences, Web Push
  * subscriptions and the notification history. Bearer token or API key, per-user rate limit, zod schemas
  * (also the OpenAPI document), JSON errors `{code, message, request_id}`.
  */

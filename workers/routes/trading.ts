@@ -175,7 +175,7 @@ const ActivityQuery = z.object({
 
 async function fillActivities(c: Context<AuthBindings>, q: z.infer<typeof ActivityQuery>) {
   const { userId, stub } = session(c);
-  // Postgres (read replica) once it has caught up with the user, else the UserSession (issue 8).
+  // Postgres (read replica) once it has caught up with the user, else the UserSession.
   return historyFillActivities(c, userId, stub, {
     direction: q.direction,
     pageSize: q.page_size,
@@ -317,7 +317,7 @@ trading.openapi(
       ?.split(",")
       .map((s) => s.trim().toUpperCase())
       .filter(Boolean);
-    // Open orders from the UserSession; closed / all from Postgres once it has caught up (issue 8).
+    // Open orders from the UserSession; closed / all from Postgres once it has caught up.
     const orders = await historyOrders(c, userId, stub, {
       status: q.status,
       limit: q.limit,

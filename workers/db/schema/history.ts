@@ -16,7 +16,7 @@ import {
 import type { OrderRecord } from "../../../shared/orders/lifecycle.ts";
 
 /**
- * History tables of every user shard (issue 8). Keep in step with migrations/shard/0002_history.sql.
+ * History tables of every user shard. Keep in step with migrations/shard/0002_history.sql.
  * Money in micro-USD, prices in ticks, quantities in lots: bigint (as JS numbers, safe integers).
  * See docs/history.md.
  */

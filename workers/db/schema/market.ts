@@ -1,7 +1,7 @@
 import { bigint, index, numeric, pgTable, primaryKey, text, timestamp } from "drizzle-orm/pg-core";
 
 /**
- * Market-data tables of the global database (issue 9). Keep in step with
+ * Market-data tables of the global database. Keep in step with
  * migrations/global/0003_market_data.sql. Prices in ticks, quantities in lots (bigint as JS numbers,
  * safe integers); exact sums as numeric (strings). See docs/market-data.md.
  */
