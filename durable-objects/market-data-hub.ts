@@ -41,6 +41,10 @@ const MAX_SYMBOLS = 1_000;
 const MAX_FRAME_CHARS = 16_384;
 /** Minute bars go out this long after the minute closes (the queue needs ~1–2 s to land its trades). */
 const BAR_DELAY_MS = 3_000;
+/** While a traded minute's bar has not reached Postgres, look again this often (until the next minute). */
+const BAR_RETRY_MS = 2_000;
+/** How long after a minute closes the hub keeps looking for the bar of a symbol whose trades it does not see. */
+const BAR_UNSEEN_RETRY_MS = 15_000;
 /** Health check of the upstream book sockets while clients are connected. */
 const HEALTH_MS = 30_000;
 /** Write a changed quote through to Redis at most this often per symbol. */
@@ -84,6 +88,10 @@ export interface HubStats {
  */
 export class MarketDataHub extends DurableObject<Env> {
   private readonly upstreams = new Map<string, Upstream>();
+  /** Minutes in which each symbol traded (seen on its book stream), the last few: which bars to expect. */
+  private readonly tradedMinutes = new Map<string, Set<number>>();
+  /** The last minute whose bar went out, per symbol, so a retry never sends a bar twice. */
+  private readonly barSentFor = new Map<string, number>();
   private readonly stats: HubStats = {
     clients: 0,
     upstreams: [],
@@ -197,6 +205,7 @@ export class MarketDataHub extends DurableObject<Env> {
     }
     this.syncUpstreams();
     const closedMinute = Math.floor((now - BAR_DELAY_MS) / 60_000) * 60_000 - 60_000;
+    let retryBars = false;
     const barSubs = clients.filter((c) => c.state.subs.bars.length > 0);
     if (barSubs.length > 0) {
       const { symbols, wildcard } = subscribedSymbols({
@@ -208,19 +217,46 @@ export class MarketDataHub extends DurableObject<Env> {
         const bars = await readMinuteBars(this.env, wildcard ? "*" : [...symbols], closedMinute);
         for (const [symbol, bar] of bars) {
           const spec = findSymbol(symbol);
-          if (!spec) continue;
+          if (!spec || this.barSentFor.get(symbol) === closedMinute) continue;
           const text = JSON.stringify([{ T: "b", S: symbol, ...alpacaBar(bar, spec) }]);
           this.stats.sent.bars += this.broadcast("bars", symbol, text);
+          this.barSentFor.set(symbol, closedMinute);
+        }
+        // A bar not in Postgres yet may only be late: the minute's trades can still be on their way
+        // through the queue. Look again shortly — until the next minute for a symbol this hub saw trade
+        // in that minute (it streams its book), for BAR_UNSEEN_RETRY_MS after the minute for one it does
+        // not watch (a bars-only subscription), and not at all for a symbol it saw stay quiet.
+        const expected = wildcard ? DEFAULT_SYMBOLS.map((d) => d.symbol) : [...symbols];
+        for (const symbol of expected) {
+          if (this.barSentFor.get(symbol) === closedMinute) continue;
+          const seen = this.upstreams.has(symbol) ? this.tradedMinutes.get(symbol) : undefined;
+          if (seen !== undefined ? seen.has(closedMinute) : now < closedMinute + 60_000 + BAR_UNSEEN_RETRY_MS)
+            retryBars = true;
         }
       } catch (err) {
         console.error(JSON.stringify({ level: "error", msg: "data hub: minute bars", error: String(err) }));
+        retryBars = true;
       }
     }
+    const nextMinute = Math.floor(now / 60_000) * 60_000 + 60_000 + BAR_DELAY_MS;
     const nextBar =
-      barSubs.length > 0
-        ? Math.floor(now / 60_000) * 60_000 + 60_000 + BAR_DELAY_MS
-        : Number.POSITIVE_INFINITY;
+      barSubs.length === 0
+        ? Number.POSITIVE_INFINITY
+        : retryBars && now + BAR_RETRY_MS < nextMinute
+          ? now + BAR_RETRY_MS
+          : nextMinute;
     await this.ctx.storage.setAlarm(Math.min(nextBar, now + HEALTH_MS));
+  }
+
+  private noteTradeMinute(symbol: string, ts: number): void {
+    const minute = Math.floor(ts / 60_000) * 60_000;
+    let minutes = this.tradedMinutes.get(symbol);
+    if (minutes === undefined) {
+      minutes = new Set();
+      this.tradedMinutes.set(symbol, minutes);
+    }
+    minutes.add(minute);
+    for (const m of minutes) if (m < minute - 3 * 60_000) minutes.delete(m);
   }
 
   /** Counters and what is open (admin page, tests). */
@@ -341,6 +377,7 @@ export class MarketDataHub extends DurableObject<Env> {
     }
     if (applied !== "applied") return;
     if (msg.type === "trade") {
+      this.noteTradeMinute(symbol, msg.ts);
       const price = priceToTicks(spec, msg.price);
       const qty = qtyToLots(spec, msg.qty);
       if (!price.ok || !qty.ok) return;
