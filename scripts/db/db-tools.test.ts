@@ -239,7 +239,16 @@ describe("backup and restore", () => {
     timeout: 60_000,
   }, async () => {
     // Live history as the consumer writes it, on both shards, next to the imported one.
-    const users = [crypto.randomUUID(), crypto.randomUUID(), crypto.randomUUID(), crypto.randomUUID()];
+    // Two users on each shard (random ids land on either; four of them all on one shard 1 time in 8).
+    const users: string[] = [];
+    for (const shard of [0, 1]) {
+      for (let found = 0; found < 2; ) {
+        const id = crypto.randomUUID();
+        if (shardIndexOf(id) !== shard) continue;
+        users.push(id);
+        found++;
+      }
+    }
     const sim = simulateSession({ userIds: users, steps: 40, seed: 5 });
     for (const [i, url] of stack.urls.shards.entries()) {
       const pool = new Pool({ connectionString: url, max: 1 });
