@@ -38,6 +38,7 @@ import {
 } from "../shared/orders/lifecycle.ts";
 import { findSymbol, type SymbolSpec, symbolRules } from "../shared/symbols.ts";
 import type { Env } from "../workers/env.ts";
+import type { BookCommand } from "./order-book/commands.ts";
 import { migrate, type Sql, sqlOf } from "./sql.ts";
 import {
   bookPlaceCommand,
@@ -526,33 +527,14 @@ export class UserSession extends DurableObject<Env> {
     if (old.expiresAt !== null) record.expiresAt = old.expiresAt;
     this.sql.transaction(() => this.saveOrder(record));
     await this.alarmClock.arm(now + PENDING_SETTLE_MS);
-    let events: EngineEvent[];
-    try {
-      events = await this.book(spec.symbol).submit({
-        kind: "replace",
-        orderId: old.id,
-        newOrderId: orderId,
-        account: userId,
-        limitPrice: parsed.limitTicks as number,
-        ...(parsed.stopTicks !== undefined ? { stopPrice: parsed.stopTicks } : {}),
-      });
-    } catch (err) {
-      console.error(
-        JSON.stringify({ level: "error", msg: "book submit failed", orderId, error: String(err) }),
-      );
-      return fail(
-        503,
-        "book_unavailable",
-        `the ${spec.symbol} book did not answer; order ${orderId} is pending`,
-      );
-    }
-    this.ingest(spec.symbol, events);
-    const after = this.orderById(orderId) ?? record;
-    const rejected = events.find((e) => e.type === "rejected");
-    if (rejected?.type === "rejected") {
-      return fail(422, rejected.reason, `the ${spec.symbol} book rejected the replace: ${rejected.reason}`);
-    }
-    return ok(this.render(after));
+    return this.submitRecorded(spec, record, "replace", {
+      kind: "replace",
+      orderId: old.id,
+      newOrderId: orderId,
+      account: userId,
+      limitPrice: parsed.limitTicks as number,
+      ...(parsed.stopTicks !== undefined ? { stopPrice: parsed.stopTicks } : {}),
+    });
   }
 
   /** Sell `qty` (default: everything open orders do not hold) of a position at market. */
@@ -964,11 +946,12 @@ export class UserSession extends DurableObject<Env> {
     });
     this.account = reserved.account;
     await this.alarmClock.arm(now + PENDING_SETTLE_MS);
-
-    let events: EngineEvent[];
-    try {
-      events = replacing
-        ? await this.book(spec.symbol).submit({
+    return this.submitRecorded(
+      spec,
+      record,
+      replacing ? "replace" : "order",
+      replacing
+        ? {
             kind: "replace",
             orderId: replacing.id,
             newOrderId: orderId,
@@ -976,29 +959,42 @@ export class UserSession extends DurableObject<Env> {
             qty: reserved.qtyLots,
             ...(parsed.limitTicks !== undefined ? { limitPrice: parsed.limitTicks } : {}),
             ...(parsed.stopTicks !== undefined ? { stopPrice: parsed.stopTicks } : {}),
-          })
-        : await this.book(spec.symbol).submit(command);
+          }
+        : command,
+    );
+  }
+
+  /**
+   * Send the command of an order already on record (`pending_new`, durable) to its book and answer with
+   * what the book did. No answer: 503, the order stays pending and the alarm settles it (cancel-on-doubt).
+   * A synchronous reject (price band, halt, post-only, FOK) is the answer to this request: 422 saying why;
+   * the rejected order stays on record, so a retry with the same client order id finds it.
+   */
+  private async submitRecorded(
+    spec: SymbolSpec,
+    record: OrderRecord,
+    what: "order" | "replace",
+    command: BookCommand,
+  ): Promise<Outcome<AlpacaOrder>> {
+    let events: EngineEvent[];
+    try {
+      events = await this.book(spec.symbol).submit(command);
     } catch (err) {
-      // Unknown outcome: the alarm settles it. The client sees the order as pending_new.
       console.error(
-        JSON.stringify({ level: "error", msg: "book submit failed", orderId, error: String(err) }),
+        JSON.stringify({ level: "error", msg: "book submit failed", orderId: record.id, error: String(err) }),
       );
       return fail(
         503,
         "book_unavailable",
-        `the ${spec.symbol} book did not answer; order ${orderId} is pending`,
+        `the ${spec.symbol} book did not answer; order ${record.id} is pending`,
       );
     }
     this.ingest(spec.symbol, events);
-    const after = this.orderById(orderId) ?? record;
-    // A synchronous reject (price band, halt, post-only, FOK) is the answer to this request: say why. The
-    // rejected order stays on record, so a retry with the same client order id finds it.
     const rejected = events.find((e) => e.type === "rejected");
     if (rejected?.type === "rejected") {
-      const what = replacing ? "replace" : "order";
       return fail(422, rejected.reason, `the ${spec.symbol} book rejected the ${what}: ${rejected.reason}`);
     }
-    return ok(this.render(after));
+    return ok(this.render(this.orderById(record.id) ?? record));
   }
 
   /**
