@@ -1,44 +1,19 @@
 // Cancel is a request the book may refuse: the answer must say what happened to the order.
 import { runInDurableObject } from "cloudflare:test";
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { type AccountBookEvent, bookEventId } from "../shared/book-events.ts";
-import type { EngineEvent } from "../shared/engine/index.ts";
 import { limit } from "./order-book/test-helpers.ts";
+import { bookOf, fillsOf, restingSell } from "./user-session/test-helpers.ts";
 import type { UserSession } from "./user-session.ts";
 
 const SYMBOL = "EPIC";
-const sessionOf = (userId: string) => env.USER_SESSION.get(env.USER_SESSION.idFromName(userId));
-const bookOf = () => env.ORDER_BOOK.get(env.ORDER_BOOK.idFromName(SYMBOL));
-
-const asAccountEvents = (events: readonly EngineEvent[]): AccountBookEvent[] =>
-  events.flatMap((e) =>
-    e.type === "fill"
-      ? [{ ...e, eventId: bookEventId(SYMBOL, e.seq), symbol: SYMBOL } as AccountBookEvent]
-      : [],
-  );
-
-async function restingSell(seller: string) {
-  const session = sessionOf(seller);
-  expect((await session.grantShares(seller, SYMBOL, "10", "75.00")).ok).toBe(true);
-  const placed = await session.placeOrder(seller, {
-    symbol: SYMBOL,
-    side: "sell",
-    type: "limit",
-    time_in_force: "gtc",
-    qty: "5",
-    limit_price: "75.00",
-  });
-  if (!placed.ok) throw new Error(`placing the sell failed: ${JSON.stringify(placed)}`);
-  return { session, orderId: placed.value.id };
-}
+const SELL = { grant: "10", qty: "5", price: "75.00" };
 
 describe("UserSession cancel", () => {
   it("answers order_not_cancelable for an order that has already filled", async () => {
     const seller = crypto.randomUUID();
-    const { session, orderId } = await restingSell(seller);
-    const fill = await bookOf().submit(limit(crypto.randomUUID(), "taker", "buy", 5, 7_500));
-    await session.applyBookEvents(SYMBOL, asAccountEvents(fill));
+    const { session, orderId } = await restingSell(seller, SYMBOL, SELL);
+    const fill = await bookOf(SYMBOL).submit(limit(crypto.randomUUID(), "taker", "buy", 5, 7_500));
+    await session.applyBookEvents(SYMBOL, fillsOf(SYMBOL, fill));
 
     const answer = await session.cancelOrder(seller, orderId);
     expect(answer).toMatchObject({ ok: false, status: 422, code: "order_not_cancelable" });
@@ -46,9 +21,12 @@ describe("UserSession cancel", () => {
 
   it("refuses the cancel when the fill arrives while the cancel is in flight", async () => {
     const seller = crypto.randomUUID();
-    const { session, orderId } = await restingSell(seller);
+    const { session, orderId } = await restingSell(seller, SYMBOL, SELL);
     // The order fills in the book; this object has not heard of it yet.
-    const fill = asAccountEvents(await bookOf().submit(limit(crypto.randomUUID(), "taker", "buy", 5, 7_500)));
+    const fill = fillsOf(
+      SYMBOL,
+      await bookOf(SYMBOL).submit(limit(crypto.randomUUID(), "taker", "buy", 5, 7_500)),
+    );
     expect(fill).toHaveLength(1);
 
     const answer = await runInDurableObject(session, async (instance: UserSession) => {
@@ -80,7 +58,7 @@ describe("UserSession cancel", () => {
 
   it("cancels an open order", async () => {
     const seller = crypto.randomUUID();
-    const { session, orderId } = await restingSell(seller);
+    const { session, orderId } = await restingSell(seller, SYMBOL, SELL);
     const answer = await session.cancelOrder(seller, orderId);
     expect(answer.ok && answer.value.status).toBe("canceled");
   });

@@ -1,25 +1,14 @@
 // Replacing an order's price hands its reservation over: a sell of a whole position, or a buy using most
 // of the buying power, can move its price.
 import { runInDurableObject } from "cloudflare:test";
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { Account } from "../shared/account/index.ts";
 import { checkInvariants } from "../shared/account/invariants.ts";
-import { type AccountBookEvent, bookEventId } from "../shared/book-events.ts";
-import type { EngineEvent } from "../shared/engine/types.ts";
 import { limit } from "./order-book/test-helpers.ts";
+import { bookOf, fillsOf, restingSell, sessionOf } from "./user-session/test-helpers.ts";
 import type { UserSession } from "./user-session.ts";
 
 const SYMBOL = "EPIC";
-const sessionOf = (userId: string) => env.USER_SESSION.get(env.USER_SESSION.idFromName(userId));
-const bookOf = () => env.ORDER_BOOK.get(env.ORDER_BOOK.idFromName(SYMBOL));
-
-const fillsOf = (events: readonly EngineEvent[]): AccountBookEvent[] =>
-  events.flatMap((e) =>
-    e.type === "fill"
-      ? [{ ...e, eventId: bookEventId(SYMBOL, e.seq), symbol: SYMBOL } as AccountBookEvent]
-      : [],
-  );
 
 async function expectConsistent(session: ReturnType<typeof sessionOf>) {
   const problems = await runInDurableObject(session, (instance: UserSession) => {
@@ -33,30 +22,24 @@ async function expectConsistent(session: ReturnType<typeof sessionOf>) {
 describe("UserSession replace", () => {
   it("moves the price of a sell of the whole position, and the new order fills", async () => {
     const seller = crypto.randomUUID();
-    const session = sessionOf(seller);
-    expect((await session.grantShares(seller, SYMBOL, "10", "75.00")).ok).toBe(true);
-    const placed = await session.placeOrder(seller, {
-      symbol: SYMBOL,
-      side: "sell",
-      type: "limit",
-      time_in_force: "gtc",
+    const { session, orderId: placedId } = await restingSell(seller, SYMBOL, {
+      grant: "10",
       qty: "10",
-      limit_price: "80.00",
+      price: "80.00",
     });
-    if (!placed.ok) throw new Error(JSON.stringify(placed));
 
-    const replaced = await session.replaceOrder(seller, placed.value.id, { limit_price: "79.00" });
+    const replaced = await session.replaceOrder(seller, placedId, { limit_price: "79.00" });
     if (!replaced.ok) throw new Error(JSON.stringify(replaced));
-    expect(replaced.value).toMatchObject({ qty: "10", limit_price: "79.00", replaces: placed.value.id });
-    const old = await session.getOrder(seller, placed.value.id);
+    expect(replaced.value).toMatchObject({ qty: "10", limit_price: "79.00", replaces: placedId });
+    const old = await session.getOrder(seller, placedId);
     expect(old.ok && old.value.status).toBe("replaced");
     // Still held for the new order: nothing left to sell.
     const position = await session.getPosition(seller, SYMBOL);
     expect(position.ok && position.value.qty_available).toBe("0");
     await expectConsistent(session);
 
-    const taken = await bookOf().submit(limit(crypto.randomUUID(), "taker", "buy", 10, 7_900));
-    await session.applyBookEvents(SYMBOL, fillsOf(taken));
+    const taken = await bookOf(SYMBOL).submit(limit(crypto.randomUUID(), "taker", "buy", 10, 7_900));
+    await session.applyBookEvents(SYMBOL, fillsOf(SYMBOL, taken));
     const after = await session.getOrder(seller, replaced.value.id);
     expect(after.ok && after.value.status).toBe("filled");
     expect((await session.getPosition(seller, SYMBOL)).ok).toBe(false);
@@ -65,26 +48,20 @@ describe("UserSession replace", () => {
 
   it("hands over only what is left when the old order fills while the replace is in flight", async () => {
     const seller = crypto.randomUUID();
-    const session = sessionOf(seller);
-    expect((await session.grantShares(seller, SYMBOL, "10", "75.00")).ok).toBe(true);
-    const placed = await session.placeOrder(seller, {
-      symbol: SYMBOL,
-      side: "sell",
-      type: "limit",
-      time_in_force: "gtc",
+    const { session, orderId: placedId } = await restingSell(seller, SYMBOL, {
+      grant: "10",
       qty: "10",
-      limit_price: "81.00",
+      price: "81.00",
     });
-    if (!placed.ok) throw new Error(JSON.stringify(placed));
     // 4 fill in the book; this account has not heard of it when it sends the replace.
-    const taken = await bookOf().submit(limit(crypto.randomUUID(), "taker", "buy", 4, 8_100));
-    const replaced = await session.replaceOrder(seller, placed.value.id, { limit_price: "80.50" });
+    const taken = await bookOf(SYMBOL).submit(limit(crypto.randomUUID(), "taker", "buy", 4, 8_100));
+    const replaced = await session.replaceOrder(seller, placedId, { limit_price: "80.50" });
     if (!replaced.ok) throw new Error(JSON.stringify(replaced));
     expect(replaced.value.qty).toBe("6");
     await expectConsistent(session);
     // The fill arrives afterwards, through the book's outbox.
-    await session.applyBookEvents(SYMBOL, fillsOf(taken));
-    const old = await session.getOrder(seller, placed.value.id);
+    await session.applyBookEvents(SYMBOL, fillsOf(SYMBOL, taken));
+    const old = await session.getOrder(seller, placedId);
     expect(old.ok && old.value.filled_qty).toBe("4");
     const position = await session.getPosition(seller, SYMBOL);
     expect(position.ok && [position.value.qty, position.value.qty_available]).toEqual(["6", "0"]);
@@ -120,21 +97,15 @@ describe("UserSession replace", () => {
 
   it("keeps the old order and its reservation when the book refuses the replace", async () => {
     const seller = crypto.randomUUID();
-    const session = sessionOf(seller);
-    expect((await session.grantShares(seller, SYMBOL, "5", "75.00")).ok).toBe(true);
-    const placed = await session.placeOrder(seller, {
-      symbol: SYMBOL,
-      side: "sell",
-      type: "limit",
-      time_in_force: "gtc",
+    const { session, orderId: placedId } = await restingSell(seller, SYMBOL, {
+      grant: "5",
       qty: "5",
-      limit_price: "80.00",
+      price: "80.00",
     });
-    if (!placed.ok) throw new Error(JSON.stringify(placed));
     // Outside the symbol's price band (±10 % of 75.00): the book rejects the replace.
-    const refused = await session.replaceOrder(seller, placed.value.id, { limit_price: "90.00" });
+    const refused = await session.replaceOrder(seller, placedId, { limit_price: "90.00" });
     expect(refused).toMatchObject({ ok: false, status: 422 });
-    const old = await session.getOrder(seller, placed.value.id);
+    const old = await session.getOrder(seller, placedId);
     expect(old.ok && old.value.status).toBe("new");
     const position = await session.getPosition(seller, SYMBOL);
     expect(position.ok && position.value.qty_available).toBe("0");
