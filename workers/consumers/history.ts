@@ -14,22 +14,17 @@
  * Every write is either keyed (ON CONFLICT DO NOTHING) or guarded by `seq`, and sums are only added for
  * ids step 3 returned, so a batch applied twice, shuffled, or split differently leaves the same rows.
  *
+ * Each table gets one statement whose rows travel as a single jsonb parameter (workers/db/recordset.ts):
+ * the tables' shapes are those of workers/db/schema/history.ts, spelled out below as recordset columns.
+ *
  * The same function serves the queue consumer (Neon's driver) and the monolith importer (node-postgres).
  */
-import { asc, inArray, type SQL, sql } from "drizzle-orm";
-import type { PgColumn, PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
+import { sql } from "drizzle-orm";
+import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
 import type { AccountEvent, Balances } from "../../shared/history/events.ts";
 import { type LedgerLine, ledgerLines, unbalancedAssets } from "../../shared/history/ledger.ts";
 import { isOpen } from "../../shared/orders/lifecycle.ts";
-import {
-  accountDaily,
-  accountStreams,
-  fills,
-  ledgerEntries,
-  orders,
-  positionsSnapshot,
-  processedEvents,
-} from "../db/schema/history.ts";
+import { columnList, recordset, rowsOf } from "../db/recordset.ts";
 
 /** A drizzle database or transaction on a shard's primary, whatever the driver. */
 // biome-ignore lint/suspicious/noExplicitAny: the writer runs on neon-serverless and node-postgres, whose schema generics differ
@@ -55,17 +50,19 @@ export interface ApplyReport {
   rows: Record<"orders" | "fills" | "ledger" | "positions" | "daily", number>;
 }
 
-/** Rows per INSERT statement (keeps every statement well under Postgres' 65,535 parameters). */
-const CHUNK = 500;
+/** Rows per statement: bounds one parameter's size on a large import. */
+const CHUNK = 2_000;
 
-const excluded = (column: PgColumn): SQL => sql.raw(`excluded."${column.name}"`);
-
-/** `SET col = excluded.col` for every given column. */
-function fromExcluded(columns: Record<string, PgColumn>): Record<string, SQL> {
-  const set: Record<string, SQL> = {};
-  for (const [key, column] of Object.entries(columns)) set[key] = excluded(column);
-  return set;
+/** `col = excluded.col, …` for every given column. */
+function fromExcluded(columns: readonly string[]): ReturnType<typeof sql.raw> {
+  return sql.raw(columns.map((c) => `"${c}" = excluded."${c}"`).join(", "));
 }
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** `user_id IN (…)` of a list of uuids, as one parameter. */
+const uuidsIn = (ids: readonly string[]) =>
+  sql`(SELECT value::uuid FROM jsonb_array_elements_text(${JSON.stringify(ids)}::jsonb))`;
 
 async function insertChunks<R>(rows: R[], insert: (chunk: R[]) => Promise<unknown>): Promise<number> {
   for (let i = 0; i < rows.length; i += CHUNK) await insert(rows.slice(i, i + CHUNK));
@@ -119,17 +116,14 @@ export async function applyAccountEvents(
   ].sort();
   const through = new Map<string, number>();
   if (users.length > 0) {
-    await tx
-      .insert(accountStreams)
-      .values(users.map((userId) => ({ userId })))
-      .onConflictDoNothing();
-    const locked = await tx
-      .select({ userId: accountStreams.userId, appliedThrough: accountStreams.appliedThrough })
-      .from(accountStreams)
-      .where(inArray(accountStreams.userId, users))
-      .orderBy(asc(accountStreams.userId))
-      .for("update");
-    for (const row of locked) through.set(row.userId, row.appliedThrough);
+    await tx.execute(
+      sql`INSERT INTO account_streams (user_id) SELECT * FROM ${uuidsIn(users)} u ON CONFLICT DO NOTHING`,
+    );
+    const locked = await tx.execute(sql`SELECT user_id, applied_through FROM account_streams
+      WHERE user_id IN ${uuidsIn(users)} ORDER BY user_id FOR UPDATE`);
+    for (const row of rowsOf<{ user_id: string; applied_through: string | number }>(locked)) {
+      through.set(row.user_id, Number(row.applied_through));
+    }
   }
 
   // 3. Dedupe against what is applied already.
@@ -140,14 +134,16 @@ export async function applyAccountEvents(
   }
   const inserted = new Set<string>();
   await insertChunks(candidates, async (chunk) => {
-    const rows = await tx
-      .insert(processedEvents)
-      .values(
-        chunk.map((e) => ({ eventId: e.id, userId: e.userId, seq: e.seq > 0 ? e.seq : null, type: e.type })),
-      )
-      .onConflictDoNothing()
-      .returning({ eventId: processedEvents.eventId });
-    for (const r of rows) inserted.add(r.eventId);
+    const rows = chunk.map((e) => ({
+      event_id: e.id,
+      user_id: e.userId,
+      seq: e.seq > 0 ? e.seq : null,
+      type: e.type,
+    }));
+    const result = await tx.execute(sql`INSERT INTO processed_events (${columnList(PROCESSED_COLUMNS)})
+      SELECT * FROM ${recordset(rows, PROCESSED_COLUMNS)}
+      ON CONFLICT DO NOTHING RETURNING event_id`);
+    for (const r of rowsOf<{ event_id: string }>(result)) inserted.add(r.event_id);
   });
   const fresh: AccountEvent[] = [];
   for (const e of candidates) {
@@ -172,13 +168,12 @@ export async function applyAccountEvents(
               WHERE p.user_id = s.user_id AND p.seq > s.applied_through
                 AND NOT EXISTS (SELECT 1 FROM processed_events n WHERE n.user_id = p.user_id AND n.seq = p.seq + 1))
         ELSE s.applied_through END
-      WHERE s.user_id IN (${sql.join(
-        users.map((u) => sql`${u}::uuid`),
-        sql`, `,
-      )})`);
+      WHERE s.user_id IN ${uuidsIn(users)}`);
   }
   return report;
 }
+
+const PROCESSED_COLUMNS = { event_id: "text", user_id: "uuid", seq: "bigint", type: "text" };
 
 async function writeOrders(tx: HistoryTx, events: AccountEvent[], report: ApplyReport): Promise<void> {
   const latest = new Map<string, Extract<AccountEvent, { type: "account.order" }>>();
@@ -191,73 +186,61 @@ async function writeOrders(tx: HistoryTx, events: AccountEvent[], report: ApplyR
     const o = e.order;
     return {
       id: o.id,
-      userId: e.userId,
-      clientOrderId: o.clientOrderId,
+      user_id: e.userId,
+      client_order_id: o.clientOrderId,
       symbol: o.symbol,
       side: o.side,
       type: o.type,
-      timeInForce: o.tif,
+      time_in_force: o.tif,
       status: o.status,
       open: isOpen(o),
-      qtyLots: o.qtyLots,
-      filledQtyLots: o.filledQtyLots,
-      notionalMicros: o.notionalMicros,
-      limitTicks: o.limitTicks,
-      stopTicks: o.stopTicks,
+      qty_lots: o.qtyLots,
+      filled_qty_lots: o.filledQtyLots,
+      notional_micros: o.notionalMicros,
+      limit_ticks: o.limitTicks,
+      stop_ticks: o.stopTicks,
       reason: o.reason,
       replaces: o.replaces,
-      replacedBy: o.replacedBy,
-      createdAt: new Date(o.createdAt),
-      updatedAt: new Date(o.updatedAt),
+      replaced_by: o.replacedBy,
+      created_at: iso(o.createdAt),
+      updated_at: iso(o.updatedAt),
       seq: e.seq,
       body: o,
-      source: e.seq > 0 ? ("live" as const) : ("import" as const),
+      source: e.seq > 0 ? "live" : "import",
     };
   });
   report.rows.orders = await insertChunks(rows, (chunk) =>
-    tx
-      .insert(orders)
-      .values(chunk)
-      .onConflictDoUpdate({
-        target: orders.id,
-        set: fromExcluded(pick(orders as unknown as Record<string, PgColumn>, ORDER_COLUMNS)),
-        setWhere: sql`${orders.seq} < excluded.seq`,
-      }),
+    tx.execute(sql`INSERT INTO orders (${columnList(ORDER_COLUMNS)})
+      SELECT * FROM ${recordset(chunk, ORDER_COLUMNS)}
+      ON CONFLICT (id) DO UPDATE SET ${fromExcluded(Object.keys(ORDER_COLUMNS).filter((c) => c !== "id"))}
+      WHERE orders.seq < excluded.seq`),
   );
 }
 
-const ORDER_COLUMNS = [
-  "userId",
-  "clientOrderId",
-  "symbol",
-  "side",
-  "type",
-  "timeInForce",
-  "status",
-  "open",
-  "qtyLots",
-  "filledQtyLots",
-  "notionalMicros",
-  "limitTicks",
-  "stopTicks",
-  "reason",
-  "replaces",
-  "replacedBy",
-  "createdAt",
-  "updatedAt",
-  "seq",
-  "body",
-  "source",
-] as const;
-
-function pick(columns: Record<string, PgColumn>, keys: readonly string[]): Record<string, PgColumn> {
-  const out: Record<string, PgColumn> = {};
-  for (const k of keys) {
-    const c = columns[k];
-    if (c) out[k] = c;
-  }
-  return out;
-}
+const ORDER_COLUMNS = {
+  id: "text",
+  user_id: "uuid",
+  client_order_id: "text",
+  symbol: "text",
+  side: "text",
+  type: "text",
+  time_in_force: "text",
+  status: "text",
+  open: "boolean",
+  qty_lots: "bigint",
+  filled_qty_lots: "bigint",
+  notional_micros: "bigint",
+  limit_ticks: "bigint",
+  stop_ticks: "bigint",
+  reason: "text",
+  replaces: "text",
+  replaced_by: "text",
+  created_at: "timestamptz",
+  updated_at: "timestamptz",
+  seq: "bigint",
+  body: "jsonb",
+  source: "text",
+};
 
 async function writeFills(tx: HistoryTx, events: AccountEvent[], report: ApplyReport): Promise<void> {
   const rows = [];
@@ -266,31 +249,55 @@ async function writeFills(tx: HistoryTx, events: AccountEvent[], report: ApplyRe
     const f = e.fill;
     rows.push({
       id: e.id,
-      userId: e.userId,
-      orderId: f.orderId,
-      bookEventId: f.bookEventId,
+      user_id: e.userId,
+      order_id: f.orderId,
+      book_event_id: f.bookEventId,
       symbol: f.symbol,
       side: f.side,
-      priceTicks: f.priceTicks,
-      qtyLots: f.qtyLots,
-      tickSize: f.tickSize,
-      lotSize: f.lotSize,
-      notionalMicros: f.notionalMicros,
-      feeMicros: f.feeMicros,
-      realizedPlMicros: f.realizedPlMicros,
-      cashDeltaMicros: f.cashDeltaMicros,
-      positionQtyLots: f.positionQtyLots,
-      positionCostBasisMicros: f.positionCostBasisMicros,
+      price_ticks: f.priceTicks,
+      qty_lots: f.qtyLots,
+      tick_size: f.tickSize,
+      lot_size: f.lotSize,
+      notional_micros: f.notionalMicros,
+      fee_micros: f.feeMicros,
+      realized_pl_micros: f.realizedPlMicros,
+      cash_delta_micros: f.cashDeltaMicros,
+      position_qty_lots: f.positionQtyLots,
+      position_cost_basis_micros: f.positionCostBasisMicros,
       liquidity: f.liquidity,
-      at: new Date(f.at),
+      at: iso(f.at),
       seq: e.seq,
-      source: e.seq > 0 ? ("live" as const) : ("import" as const),
+      source: e.seq > 0 ? "live" : "import",
     });
   }
   report.rows.fills = await insertChunks(rows, (chunk) =>
-    tx.insert(fills).values(chunk).onConflictDoNothing(),
+    tx.execute(sql`INSERT INTO fills (${columnList(FILL_COLUMNS)})
+      SELECT * FROM ${recordset(chunk, FILL_COLUMNS)} ON CONFLICT DO NOTHING`),
   );
 }
+
+const FILL_COLUMNS = {
+  id: "text",
+  user_id: "uuid",
+  order_id: "text",
+  book_event_id: "text",
+  symbol: "text",
+  side: "text",
+  price_ticks: "bigint",
+  qty_lots: "bigint",
+  tick_size: "numeric",
+  lot_size: "numeric",
+  notional_micros: "bigint",
+  fee_micros: "bigint",
+  realized_pl_micros: "bigint",
+  cash_delta_micros: "bigint",
+  position_qty_lots: "bigint",
+  position_cost_basis_micros: "bigint",
+  liquidity: "text",
+  at: "timestamptz",
+  seq: "bigint",
+  source: "text",
+};
 
 async function writeLedger(
   tx: HistoryTx,
@@ -303,11 +310,11 @@ async function writeLedger(
     const l = lines.get(e.id) ?? [];
     for (const [i, line] of l.entries()) {
       rows.push({
-        eventId: e.id,
+        event_id: e.id,
         line: i + 1,
-        userId: e.userId,
+        user_id: e.userId,
         seq: e.seq,
-        at: new Date(e.ts),
+        at: iso(e.ts),
         kind: ledgerKind(e.type),
         account: line.account,
         symbol: line.symbol,
@@ -317,12 +324,35 @@ async function writeLedger(
     }
   }
   report.rows.ledger = await insertChunks(rows, (chunk) =>
-    tx.insert(ledgerEntries).values(chunk).onConflictDoNothing(),
+    tx.execute(sql`INSERT INTO ledger_entries (${columnList(LEDGER_COLUMNS)})
+      SELECT * FROM ${recordset(chunk, LEDGER_COLUMNS)} ON CONFLICT DO NOTHING`),
   );
 }
 
+const LEDGER_COLUMNS = {
+  event_id: "text",
+  line: "smallint",
+  user_id: "uuid",
+  seq: "bigint",
+  at: "timestamptz",
+  kind: "text",
+  account: "text",
+  symbol: "text",
+  asset: "text",
+  amount: "bigint",
+};
+
 async function writePositions(tx: HistoryTx, events: AccountEvent[], report: ApplyReport): Promise<void> {
-  type Row = typeof positionsSnapshot.$inferInsert;
+  type Row = {
+    user_id: string;
+    symbol: string;
+    qty_lots: number;
+    cost_basis_micros: number;
+    tick_size: string;
+    lot_size: string;
+    as_of_seq: number;
+    updated_at: string;
+  };
   const latest = new Map<string, Row>();
   const consider = (
     e: AccountEvent,
@@ -330,16 +360,16 @@ async function writePositions(tx: HistoryTx, events: AccountEvent[], report: App
   ) => {
     const key = `${e.userId}\u0000${p.symbol}`;
     const prev = latest.get(key);
-    if (prev && prev.asOfSeq > e.seq) return;
+    if (prev && prev.as_of_seq > e.seq) return;
     latest.set(key, {
-      userId: e.userId,
+      user_id: e.userId,
       symbol: p.symbol,
-      qtyLots: p.qtyLots,
-      costBasisMicros: p.costBasisMicros,
-      tickSize: p.tickSize,
-      lotSize: p.lotSize,
-      asOfSeq: e.seq,
-      updatedAt: new Date(e.ts),
+      qty_lots: p.qtyLots,
+      cost_basis_micros: p.costBasisMicros,
+      tick_size: p.tickSize,
+      lot_size: p.lotSize,
+      as_of_seq: e.seq,
+      updated_at: iso(e.ts),
     });
   };
   for (const e of events) {
@@ -367,41 +397,37 @@ async function writePositions(tx: HistoryTx, events: AccountEvent[], report: App
     }
   }
   report.rows.positions = await insertChunks([...latest.values()], (chunk) =>
-    tx
-      .insert(positionsSnapshot)
-      .values(chunk)
-      .onConflictDoUpdate({
-        target: [positionsSnapshot.userId, positionsSnapshot.symbol],
-        set: fromExcluded(
-          pick(positionsSnapshot as unknown as Record<string, PgColumn>, [
-            "qtyLots",
-            "costBasisMicros",
-            "tickSize",
-            "lotSize",
-            "asOfSeq",
-            "updatedAt",
-          ]),
-        ),
-        setWhere: sql`${positionsSnapshot.asOfSeq} < excluded.as_of_seq`,
-      }),
+    tx.execute(sql`INSERT INTO positions_snapshot (${columnList(POSITION_COLUMNS)})
+      SELECT * FROM ${recordset(chunk, POSITION_COLUMNS)}
+      ON CONFLICT (user_id, symbol) DO UPDATE SET ${fromExcluded(Object.keys(POSITION_COLUMNS).slice(2))}
+      WHERE positions_snapshot.as_of_seq < excluded.as_of_seq`),
   );
 }
 
+/** Key first (user_id, symbol), then the columns an update replaces. */
+const POSITION_COLUMNS = {
+  user_id: "uuid",
+  symbol: "text",
+  qty_lots: "bigint",
+  cost_basis_micros: "bigint",
+  tick_size: "numeric",
+  lot_size: "numeric",
+  as_of_seq: "bigint",
+  updated_at: "timestamptz",
+};
+
 async function writeDaily(tx: HistoryTx, events: AccountEvent[], report: ApplyReport): Promise<void> {
-  type Row = Required<
-    Pick<
-      typeof accountDaily.$inferInsert,
-      | "userId"
-      | "day"
-      | "equityMicros"
-      | "equitySeq"
-      | "realizedPlMicros"
-      | "feesMicros"
-      | "notionalMicros"
-      | "fillCount"
-      | "contributionsMicros"
-    >
-  >;
+  type Row = {
+    userId: string;
+    day: string;
+    equityMicros: number | null;
+    equitySeq: number;
+    realizedPlMicros: number;
+    feesMicros: number;
+    notionalMicros: number;
+    fillCount: number;
+    contributionsMicros: number;
+  };
   const days = new Map<string, Row>();
   for (const e of events) {
     if (e.type === "account.order") continue;
@@ -449,22 +475,39 @@ async function writeDaily(tx: HistoryTx, events: AccountEvent[], report: ApplyRe
       row.equitySeq = e.seq;
     }
   }
-  const d = accountDaily;
-  report.rows.daily = await insertChunks([...days.values()], (chunk) =>
-    tx
-      .insert(accountDaily)
-      .values(chunk)
-      .onConflictDoUpdate({
-        target: [d.userId, d.day],
-        set: {
-          realizedPlMicros: sql`${d.realizedPlMicros} + excluded.realized_pl_micros`,
-          feesMicros: sql`${d.feesMicros} + excluded.fees_micros`,
-          notionalMicros: sql`${d.notionalMicros} + excluded.notional_micros`,
-          fillCount: sql`${d.fillCount} + excluded.fill_count`,
-          contributionsMicros: sql`${d.contributionsMicros} + excluded.contributions_micros`,
-          equityMicros: sql`CASE WHEN excluded.equity_seq > ${d.equitySeq} THEN excluded.equity_micros ELSE ${d.equityMicros} END`,
-          equitySeq: sql`greatest(${d.equitySeq}, excluded.equity_seq)`,
-        },
-      }),
+  const rows = [...days.values()].map((r) => ({
+    user_id: r.userId,
+    day: r.day,
+    equity_micros: r.equityMicros,
+    equity_seq: r.equitySeq,
+    realized_pl_micros: r.realizedPlMicros,
+    fees_micros: r.feesMicros,
+    notional_micros: r.notionalMicros,
+    fill_count: r.fillCount,
+    contributions_micros: r.contributionsMicros,
+  }));
+  report.rows.daily = await insertChunks(rows, (chunk) =>
+    tx.execute(sql`INSERT INTO account_daily AS d (${columnList(DAILY_COLUMNS)})
+      SELECT * FROM ${recordset(chunk, DAILY_COLUMNS)}
+      ON CONFLICT (user_id, day) DO UPDATE SET
+        realized_pl_micros = d.realized_pl_micros + excluded.realized_pl_micros,
+        fees_micros = d.fees_micros + excluded.fees_micros,
+        notional_micros = d.notional_micros + excluded.notional_micros,
+        fill_count = d.fill_count + excluded.fill_count,
+        contributions_micros = d.contributions_micros + excluded.contributions_micros,
+        equity_micros = CASE WHEN excluded.equity_seq > d.equity_seq THEN excluded.equity_micros ELSE d.equity_micros END,
+        equity_seq = greatest(d.equity_seq, excluded.equity_seq)`),
   );
 }
+
+const DAILY_COLUMNS = {
+  user_id: "uuid",
+  day: "date",
+  equity_micros: "bigint",
+  equity_seq: "bigint",
+  realized_pl_micros: "bigint",
+  fees_micros: "bigint",
+  notional_micros: "bigint",
+  fill_count: "integer",
+  contributions_micros: "bigint",
+};

@@ -30,9 +30,9 @@ import {
   notificationIds,
 } from "../../shared/notifications/types.ts";
 import { db } from "../db/index.ts";
+import { rowsOf } from "../db/recordset.ts";
 import type { Env } from "../env.ts";
 import { hasCandidateAlerts, runPriceAlerts, type SymbolTrades } from "../notifications/alerts.ts";
-import { rowsOf } from "../notifications/channels.ts";
 import { enqueueJobs, orderJob } from "../notifications/jobs.ts";
 import { saveBuyingPowerStates } from "../notifications/store.ts";
 import { errorText } from "./errors.ts";

@@ -20,7 +20,7 @@ import {
   notificationIds,
 } from "../../shared/notifications/types.ts";
 import type { GlobalDb, GlobalSchema, TxDb } from "../db/index.ts";
-import { rowsOf } from "./channels.ts";
+import { rowsOf } from "../db/recordset.ts";
 
 export interface AlertRow {
   id: string;

@@ -13,6 +13,7 @@ import type { RenderedMessage } from "../../shared/notifications/templates.ts";
 import type { Channel, NotificationType } from "../../shared/notifications/types.ts";
 import { encryptWebPush, type VapidKeys, vapidAuthorization } from "../../shared/notifications/web-push.ts";
 import { db } from "../db/index.ts";
+import { rowsOf } from "../db/recordset.ts";
 import type { Env } from "../env.ts";
 import { isDevEnvironment, notificationConfig } from "./config.ts";
 
@@ -273,12 +274,6 @@ export function sinkChannel(env: Env, channel: Exclude<Channel, "in_app">): Noti
       }
     },
   };
-}
-
-/** Rows of a drizzle `execute` result, whichever driver ran it (HTTP gives `{ rows }`, so does a pool). */
-export function rowsOf<R>(result: unknown): R[] {
-  if (Array.isArray(result)) return result as R[];
-  return ((result as { rows?: R[] } | null)?.rows ?? []) as R[];
 }
 
 /** The VAPID keys of the worker, or null when Web Push is not configured. */

@@ -15,7 +15,8 @@ import {
   type ProfileSwitches,
 } from "../../shared/notifications/types.ts";
 import type { ShardDb, ShardSchema, TxDb } from "../db/index.ts";
-import { type PushSubscriptionRow, rowsOf } from "./channels.ts";
+import { rowsOf } from "../db/recordset.ts";
+import type { PushSubscriptionRow } from "./channels.ts";
 
 type Db = ShardDb | TxDb<ShardSchema>;
 

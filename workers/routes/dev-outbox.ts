@@ -9,9 +9,9 @@
 import { sql } from "drizzle-orm";
 import { type Context, Hono } from "hono";
 import { db } from "../db/index.ts";
+import { rowsOf } from "../db/recordset.ts";
 import type { AppBindings } from "../env.ts";
 import { ApiError } from "../errors.ts";
-import { rowsOf } from "../notifications/channels.ts";
 import { isDevEnvironment } from "../notifications/config.ts";
 
 export const devOutbox = new Hono<AppBindings>();

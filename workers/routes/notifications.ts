@@ -24,6 +24,7 @@ import { requireAuth } from "../auth/middleware.ts";
 import { AUTH_SECURITY, errorResponses } from "../auth/openapi.ts";
 import type { AuthBindings } from "../auth/types.ts";
 import { db } from "../db/index.ts";
+import { rowsOf } from "../db/recordset.ts";
 import { ApiError } from "../errors.ts";
 import { tradingRateLimit } from "../middleware/rate-limit.ts";
 import {
@@ -34,7 +35,7 @@ import {
   getAlert,
   listAlerts,
 } from "../notifications/alerts.ts";
-import { rowsOf, vapidKeysOf } from "../notifications/channels.ts";
+import { vapidKeysOf } from "../notifications/channels.ts";
 import { isDevEnvironment } from "../notifications/config.ts";
 import { settingsOf } from "../notifications/store.ts";
 import { createRouter } from "../openapi.ts";
