@@ -56,6 +56,7 @@ import {
 } from "./user-session/outbox.ts";
 import { type ApiFailure, fail, type Outcome, ok } from "./user-session/outcome.ts";
 import { ACCOUNT_MIGRATIONS, BOOK_EVENTS_MIGRATIONS } from "./user-session/schema.ts";
+import { SeenIds } from "./user-session/seen-ids.ts";
 import { type InAppNotification, TradeStream } from "./user-session/stream.ts";
 
 export type { PlaceOrderRequest, ReplaceOrderRequest } from "./user-session/orders.ts";
@@ -159,6 +160,8 @@ export class UserSession extends DurableObject<Env> {
   private readonly marks = new Map<string, number>();
   /** When each mark was last set (a quote or a fill of this account), for {@link refreshMarks}. */
   private readonly markedAt = new Map<string, number>();
+  /** Book events applied (or found applied) lately: their redeliveries skip SQLite. */
+  private readonly seenBookEvents = new SeenIds();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -1006,14 +1009,20 @@ export class UserSession extends DurableObject<Env> {
     if (userId === null || this.account === null) return 0;
     const receivedAt = Date.now();
     const updates: { update: OrderUpdate; order: OrderRecord; positionLots: number }[] = [];
+    const candidates = events.filter(
+      (e) => isAccountEvent(e) && !this.seenBookEvents.has(bookEventId(symbol, e.seq)),
+    );
+    if (candidates.length === 0) return 0;
+    const settled: string[] = [];
     let account = this.account;
     const fresh = this.sql.transaction(() => {
       let count = 0;
-      for (const event of events) {
+      for (const event of candidates) {
         if (!isAccountEvent(event)) continue;
         const ids = orderIdsForAccount(event, userId);
         if (ids.length === 0) continue;
         const eventId = bookEventId(symbol, event.seq);
+        settled.push(eventId);
         const inserted = this.sql`INSERT INTO book_events (event_id, symbol, seq, type, body, received_at)
           VALUES (${eventId}, ${symbol}, ${event.seq}, ${event.type}, ${JSON.stringify({ ...event, eventId, symbol })}, ${receivedAt})
           ON CONFLICT (event_id) DO NOTHING RETURNING event_id`;
@@ -1043,6 +1052,7 @@ export class UserSession extends DurableObject<Env> {
       }
       return count;
     });
+    this.seenBookEvents.addAll(settled);
     this.account = account;
     for (const u of updates) {
       const spec = findSymbol(u.order.symbol);
@@ -1193,9 +1203,8 @@ export class UserSession extends DurableObject<Env> {
   }
 
   private saveAccount(account: Account, now: number): void {
-    const snapshot = JSON.stringify(toSnapshot(account), (_k, v) =>
-      typeof v === "bigint" ? v.toString() : v,
-    );
+    // toSnapshot spells its one bigint (an order's fee credit) as a string: no replacer needed.
+    const snapshot = JSON.stringify(toSnapshot(account));
     this.sql
       .run`INSERT INTO account (id, user_id, snapshot, updated_at) VALUES (1, ${account.config.accountId}, ${snapshot}, ${now})
       ON CONFLICT (id) DO UPDATE SET snapshot = excluded.snapshot, updated_at = excluded.updated_at`;
