@@ -113,7 +113,9 @@ describe("UserSession account outbox", () => {
       fill: { side: "buy", qtyLots: 5, priceTicks: 1234, cashDeltaMicros: -61_700_000, liquidity: "taker" },
     });
     const statuses = bSink.events.flatMap((e) => (e.type === "account.order" ? [e.order.status] : []));
-    expect(statuses[0]).toBe("pending_new");
+    // Published from the book's answer on: a `pending_new` order (on its way to the book) is not an event.
+    expect(statuses.length).toBeGreaterThan(0);
+    expect(statuses).not.toContain("pending_new");
     expect(statuses.at(-1)).toBe("filled");
   });
 

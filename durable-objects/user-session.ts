@@ -528,7 +528,7 @@ export class UserSession extends DurableObject<Env> {
       now,
     });
     if (old.expiresAt !== null) record.expiresAt = old.expiresAt;
-    this.sql.transaction(() => this.saveOrder(record));
+    this.sql.transaction(() => this.saveOrder(record, { publish: false }));
     await this.alarmClock.arm(now + PENDING_SETTLE_MS);
     return this.submitRecorded(spec, record, "replace", {
       kind: "replace",
@@ -945,7 +945,7 @@ export class UserSession extends DurableObject<Env> {
     // Durable before the book sees it: a crash after this point is settled by the alarm (cancel-on-doubt).
     this.sql.transaction(() => {
       this.saveAccount(reserved.account, now);
-      this.saveOrder(record);
+      this.saveOrder(record, { publish: false });
     });
     this.account = reserved.account;
     await this.alarmClock.arm(now + PENDING_SETTLE_MS);
@@ -1210,12 +1210,19 @@ export class UserSession extends DurableObject<Env> {
       ON CONFLICT (id) DO UPDATE SET snapshot = excluded.snapshot, updated_at = excluded.updated_at`;
   }
 
-  private saveOrder(order: OrderRecord): void {
+  /**
+   * Write an order row and, unless `publish` is false, its snapshot to the account outbox (Postgres keeps
+   * the newest). An order about to be sent to its book (`pending_new`) is not published: whatever happens
+   * next saves it again — the book's answer, or the alarm that settles an order the book never answered —
+   * so Postgres still receives every order, without one event per order that only said "sending".
+   */
+  private saveOrder(order: OrderRecord, options: { publish: boolean } = { publish: true }): void {
     this.sql.run`INSERT INTO orders (id, client_order_id, symbol, status, open, created_at, updated_at, body)
       VALUES (${order.id}, ${order.clientOrderId}, ${order.symbol}, ${order.status}, ${isOpen(order) ? 1 : 0},
         ${order.createdAt}, ${order.updatedAt}, ${JSON.stringify(order)})
       ON CONFLICT (id) DO UPDATE SET status = excluded.status, open = excluded.open,
         updated_at = excluded.updated_at, body = excluded.body`;
+    if (!options.publish) return;
     this.outbox.enqueue(
       { userId: order.account, epoch: this.account?.epoch ?? 0, ts: Date.now() },
       { type: "account.order", order },
