@@ -41,6 +41,7 @@ import {
 } from "./market-maker/state.ts";
 import { migrate, type Sql, sqlOf } from "./sql.ts";
 import { fail, type Outcome, ok } from "./user-session/outcome.ts";
+import type { BatchOrder } from "./user-session.ts";
 
 export { botNameOf, isBotId, makerBotId, takerBotId } from "./market-maker/bots.ts";
 
@@ -441,47 +442,43 @@ export class MarketMaker extends DurableObject<Env> {
   }
 
   /**
-   * Send the plan: cancels, then trims, then moves and places, as {@link planRequote} ordered them. Each
-   * group finishes before the next starts (a cancel frees the reservation a replace may need).
+   * Send the plan: cancels, then trims, then moves and places, as {@link planRequote} ordered them. The
+   * cancels finish first (a cancel frees the reservation a replace may need); the replaces and placements
+   * that follow go to the bot's UserSession as one batch (`submitOrders`: one transaction and one book
+   * call for all of them, instead of two transactions and one book call each).
    */
   private async send(spec: SymbolSpec, bot: string, actions: QuoteAction[]): Promise<number> {
     const session = sessionOf(this.env, bot);
-    let rejects = 0;
-    const run = async (a: QuoteAction) => {
-      const outcome =
-        a.kind === "cancel"
-          ? await session.cancelOrder(bot, a.orderId)
-          : a.kind === "replace"
-            ? await session.replaceOrder(bot, a.orderId, {
-                qty: lotsToQty(spec, a.qty),
-                limit_price: ticksToPrice(spec, a.price),
-              })
-            : await session.placeOrder(bot, {
-                symbol: spec.symbol,
-                side: a.side,
-                type: "limit",
-                time_in_force: "gtc",
-                qty: lotsToQty(spec, a.qty),
-                limit_price: ticksToPrice(spec, a.price),
-              });
-      if (!outcome.ok) {
-        rejects++;
-        const codes = this.state.metrics.rejectCodes;
-        codes[outcome.code] = (codes[outcome.code] ?? 0) + 1;
-      }
-    };
-    const groups: QuoteAction[][] = [];
-    let previous: QuoteAction["kind"] | null = null;
-    for (const a of actions) {
-      const kind = a.kind === "place" ? "replace" : a.kind;
-      if (kind !== previous) groups.push([]);
-      groups[groups.length - 1]?.push(a);
-      previous = kind;
+    const outcomes: { ok: boolean; code?: string }[] = [];
+    const cancels = actions.filter((a) => a.kind === "cancel");
+    for (let i = 0; i < cancels.length; i += ACTION_CONCURRENCY) {
+      outcomes.push(
+        ...(await Promise.all(
+          cancels.slice(i, i + ACTION_CONCURRENCY).map((a) => session.cancelOrder(bot, a.orderId)),
+        )),
+      );
     }
-    for (const group of groups) {
-      for (let i = 0; i < group.length; i += ACTION_CONCURRENCY) {
-        await Promise.all(group.slice(i, i + ACTION_CONCURRENCY).map(run));
-      }
+    const orders: BatchOrder[] = actions.flatMap((a): BatchOrder[] => {
+      if (a.kind === "cancel") return [];
+      const terms = { qty: lotsToQty(spec, a.qty), limit_price: ticksToPrice(spec, a.price) };
+      if (a.kind === "replace") return [{ kind: "replace", orderId: a.orderId, req: terms }];
+      const req = {
+        symbol: spec.symbol,
+        side: a.side,
+        type: "limit",
+        time_in_force: "gtc",
+        ...terms,
+      } as const;
+      return [{ kind: "place", req }];
+    });
+    if (orders.length > 0) outcomes.push(...(await session.submitOrders(bot, spec.symbol, orders)));
+    let rejects = 0;
+    for (const outcome of outcomes) {
+      if (outcome.ok) continue;
+      rejects++;
+      const codes = this.state.metrics.rejectCodes;
+      const code = outcome.code ?? "unknown";
+      codes[code] = (codes[code] ?? 0) + 1;
     }
     return rejects;
   }

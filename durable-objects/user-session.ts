@@ -124,6 +124,22 @@ interface Quote {
 
 const NO_QUOTE: Quote = { bid: null, ask: null, last: null, reference: null };
 
+/** An order checked and reserved for, not yet written or sent (see `prepareOrder`). */
+interface PreparedOrder {
+  ok: true;
+  existing: null;
+  /** The account with this order's reservation. */
+  account: Account;
+  record: OrderRecord;
+  what: "order" | "replace";
+  command: BookCommand;
+}
+
+/** One item of {@link UserSession.submitOrders}: a placement, or a replace that names its quantity. */
+export type BatchOrder =
+  | { kind: "place"; req: PlaceOrderRequest }
+  | { kind: "replace"; orderId: string; req: ReplaceOrderRequest & { qty: string } };
+
 /**
  * Position marks younger than this are served without asking the book again: a portfolio read costs one
  * round trip per held symbol at most once a second, and marks are at most a second old (fills of the
@@ -434,6 +450,25 @@ export class UserSession extends DurableObject<Env> {
     req: ReplaceOrderRequest,
   ): Promise<Outcome<AlpacaOrder>> {
     const account = this.open(userId);
+    const checked = this.checkReplace(orderId, req);
+    if (!checked.ok) return checked;
+    const { old, spec, parsed, clientOrderId } = checked;
+    // A price change of a priced order that keeps its quantity hands the old order's reservation over
+    // (see replaceHandingOver); a new quantity is reserved for in full while the old order still holds its own.
+    if (req.qty === undefined && parsed.limitTicks !== undefined && parsed.qtyLots !== undefined) {
+      return this.replaceHandingOver(this.account ?? account, spec, parsed, clientOrderId, old);
+    }
+    const quote = await this.quoteFor(parsed);
+    return this.reserveAndSubmit(this.account ?? account, spec, parsed, clientOrderId, quote, old);
+  }
+
+  /** A replace request checked against the order it replaces: the new order's terms, nothing reserved. */
+  private checkReplace(
+    orderId: string,
+    req: ReplaceOrderRequest,
+  ):
+    | { ok: true; old: OrderRecord; spec: SymbolSpec; parsed: ParsedOrder; clientOrderId: string }
+    | ApiFailure {
     const old = this.orderById(orderId);
     if (!old) return orderNotFound(orderId);
     if (!isOpen(old) || old.status === "pending_new") {
@@ -464,14 +499,93 @@ export class UserSession extends DurableObject<Env> {
       stop_price: req.stop_price ?? (old.stopTicks === null ? undefined : ticksToPrice(spec, old.stopTicks)),
     });
     if ("status" in parsed) return parsed;
-    const clientOrderId = req.client_order_id ?? crypto.randomUUID();
-    // A price change of a priced order that keeps its quantity hands the old order's reservation over
-    // (see replaceHandingOver); a new quantity is reserved for in full while the old order still holds its own.
-    if (req.qty === undefined && parsed.limitTicks !== undefined && parsed.qtyLots !== undefined) {
-      return this.replaceHandingOver(this.account ?? account, spec, parsed, clientOrderId, old);
+    return { ok: true, old, spec, parsed, clientOrderId: req.client_order_id ?? crypto.randomUUID() };
+  }
+
+  /**
+   * Several orders of one symbol at once, for a caller that sends many together (the market maker's
+   * requote): each item is checked and reserved for in turn exactly as it would be alone, then all are
+   * recorded in one transaction, sent in one `submitMany`, and the book's answers applied in one
+   * transaction. One outcome per item, in order, as `placeOrder` / `replaceOrder` would give it. Every
+   * reservation is taken before the book answers any item, so a replace holds both its orders' until then.
+   */
+  async submitOrders(
+    userId: string,
+    symbol: string,
+    items: readonly BatchOrder[],
+  ): Promise<Outcome<AlpacaOrder>[]> {
+    this.open(userId);
+    const spec = findSymbol(symbol);
+    if (!spec) return items.map(() => fail(422, "unknown_symbol", `symbol ${symbol} is not traded here`));
+    // Parse first: the one quote the batch may need is read before any reservation, so nothing else can
+    // change the account between the first reservation and the write.
+    type Checked =
+      | { ok: true; old: OrderRecord | null; spec: SymbolSpec; parsed: ParsedOrder; clientOrderId: string }
+      | { ok: true; existing: OrderRecord }
+      | ApiFailure;
+    const parsedItems = items.map((item): Checked => {
+      if (item.kind === "replace") return this.checkReplace(item.orderId, item.req);
+      if (item.req.symbol !== symbol) {
+        return fail(422, "symbol_mismatch", `a batch for ${symbol} cannot place ${item.req.symbol}`);
+      }
+      const clientOrderId = item.req.client_order_id ?? crypto.randomUUID();
+      const existing = this.orderByClientId(clientOrderId);
+      if (existing) return { ok: true, existing };
+      const parsed = parsePlaceRequest(spec, item.req);
+      if ("status" in parsed) return parsed;
+      return { ok: true, old: null, spec, parsed, clientOrderId };
+    });
+    const needsQuote = parsedItems.find((p) => p.ok && "parsed" in p && quoteNeeded(p.parsed));
+    const quote = needsQuote ? await this.quoteOf(symbol) : NO_QUOTE;
+
+    const outcomes: (Outcome<AlpacaOrder> | null)[] = [];
+    const prepared: { index: number; order: PreparedOrder }[] = [];
+    let account = this.account ?? this.open(userId);
+    for (const [index, p] of parsedItems.entries()) {
+      if (!p.ok) {
+        outcomes.push(p);
+        continue;
+      }
+      if ("existing" in p) {
+        outcomes.push(ok(this.render(p.existing)));
+        continue;
+      }
+      const r = this.prepareOrder(account, spec, p.parsed, p.clientOrderId, quote, p.old);
+      if (!r.ok || r.existing) {
+        outcomes.push(r.ok ? ok(this.render(r.existing as OrderRecord)) : r);
+        continue;
+      }
+      account = r.account;
+      prepared.push({ index, order: r });
+      outcomes.push(null);
     }
-    const quote = await this.quoteFor(parsed);
-    return this.reserveAndSubmit(this.account ?? account, spec, parsed, clientOrderId, quote, old);
+    if (prepared.length > 0) {
+      const now = Date.now();
+      this.sql.transaction(() => {
+        this.saveAccount(account, now);
+        for (const p of prepared) this.saveOrder(p.order.record, { publish: false });
+      });
+      this.account = account;
+      await this.alarmClock.arm(now + PENDING_SETTLE_MS);
+      let answers: EngineEvent[][] | null = null;
+      try {
+        answers = await this.book(symbol).submitMany(prepared.map((p) => p.order.command));
+      } catch (err) {
+        console.error(JSON.stringify({ level: "error", msg: "book submitMany failed", error: String(err) }));
+      }
+      if (answers) this.ingest(symbol, answers.flat());
+      for (const [i, p] of prepared.entries()) {
+        const events = answers?.[i];
+        outcomes[p.index] = events
+          ? this.answerOf(spec, p.order.record, p.order.what, events)
+          : fail(
+              503,
+              "book_unavailable",
+              `the ${symbol} book did not answer; order ${p.order.record.id} is pending`,
+            );
+      }
+    }
+    return outcomes as Outcome<AlpacaOrder>[];
   }
 
   /**
@@ -847,9 +961,7 @@ export class UserSession extends DurableObject<Env> {
    * reserved at a protective price from the quote, and notional orders are sized with it.
    */
   private async quoteFor(parsed: ParsedOrder): Promise<Quote> {
-    const priced = parsed.type === "limit" || parsed.type === "stop_limit";
-    if (priced && parsed.qtyLots !== undefined) return NO_QUOTE;
-    return this.quoteOf(parsed.symbol);
+    return quoteNeeded(parsed) ? this.quoteOf(parsed.symbol) : NO_QUOTE;
   }
 
   /** Marks of the held symbols, re-read from their books when older than {@link MARK_MAX_AGE_MS}. */
@@ -890,6 +1002,33 @@ export class UserSession extends DurableObject<Env> {
     quote: Quote,
     replacing: OrderRecord | null,
   ): Promise<Outcome<AlpacaOrder>> {
+    const prepared = this.prepareOrder(account, spec, parsed, clientOrderId, quote, replacing);
+    if (!prepared.ok) return prepared;
+    if (prepared.existing) return ok(this.render(prepared.existing));
+    const { record } = prepared;
+    // Durable before the book sees it: a crash after this point is settled by the alarm (cancel-on-doubt).
+    this.sql.transaction(() => {
+      this.saveAccount(prepared.account, record.createdAt);
+      this.saveOrder(record, { publish: false });
+    });
+    this.account = prepared.account;
+    await this.alarmClock.arm(record.createdAt + PENDING_SETTLE_MS);
+    return this.submitRecorded(spec, record, prepared.what, prepared.command);
+  }
+
+  /**
+   * Check and reserve for an order (a placement, or the new order of a replace with its own quantity):
+   * the account with the reservation, the `pending_new` record and the book command, nothing written yet.
+   * A client order id the account already knows gives that order instead.
+   */
+  private prepareOrder(
+    account: Account,
+    spec: SymbolSpec,
+    parsed: ParsedOrder,
+    clientOrderId: string,
+    quote: Quote,
+    replacing: OrderRecord | null,
+  ): PreparedOrder | { ok: true; existing: OrderRecord } | ApiFailure {
     const userId = account.config.accountId;
     const orderId = crypto.randomUUID();
     const reference =
@@ -914,7 +1053,7 @@ export class UserSession extends DurableObject<Env> {
     if (!reserved.ok) {
       if (reserved.code === "duplicate_client_order_id" && reserved.existingOrderId) {
         const existing = this.orderById(reserved.existingOrderId);
-        if (existing) return ok(this.render(existing));
+        if (existing) return { ok: true, existing };
       }
       return fail(reserveStatus(reserved.code), reserved.code, reserved.message);
     }
@@ -942,18 +1081,13 @@ export class UserSession extends DurableObject<Env> {
       now,
     );
     if (command.expiresAt !== undefined) record.expiresAt = command.expiresAt;
-    // Durable before the book sees it: a crash after this point is settled by the alarm (cancel-on-doubt).
-    this.sql.transaction(() => {
-      this.saveAccount(reserved.account, now);
-      this.saveOrder(record, { publish: false });
-    });
-    this.account = reserved.account;
-    await this.alarmClock.arm(now + PENDING_SETTLE_MS);
-    return this.submitRecorded(
-      spec,
+    return {
+      ok: true,
+      existing: null,
+      account: reserved.account,
       record,
-      replacing ? "replace" : "order",
-      replacing
+      what: replacing ? "replace" : "order",
+      command: replacing
         ? {
             kind: "replace",
             orderId: replacing.id,
@@ -964,7 +1098,7 @@ export class UserSession extends DurableObject<Env> {
             ...(parsed.stopTicks !== undefined ? { stopPrice: parsed.stopTicks } : {}),
           }
         : command,
-    );
+    };
   }
 
   /**
@@ -993,6 +1127,16 @@ export class UserSession extends DurableObject<Env> {
       );
     }
     this.ingest(spec.symbol, events);
+    return this.answerOf(spec, record, what, events);
+  }
+
+  /** The answer to a request whose command the book answered with `events` (already ingested). */
+  private answerOf(
+    spec: SymbolSpec,
+    record: OrderRecord,
+    what: "order" | "replace",
+    events: readonly EngineEvent[],
+  ): Outcome<AlpacaOrder> {
     const rejected = events.find((e) => e.type === "rejected");
     if (rejected?.type === "rejected") {
       return fail(422, rejected.reason, `the ${spec.symbol} book rejected the ${what}: ${rejected.reason}`);
@@ -1255,6 +1399,12 @@ export class UserSession extends DurableObject<Env> {
     const spec = findSymbol(order.symbol);
     return toAlpacaOrder(order, spec ?? { tickSize: "0.01", lotSize: "1" });
   }
+}
+
+/** Whether an order's reservation needs the book's quote (see `quoteFor`). */
+function quoteNeeded(parsed: ParsedOrder): boolean {
+  const priced = parsed.type === "limit" || parsed.type === "stop_limit";
+  return !(priced && parsed.qtyLots !== undefined);
 }
 
 function orderNotFound(orderId: string): ApiFailure {
