@@ -5,15 +5,14 @@
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import { DATA_HUB_NAME } from "../../durable-objects/market-data-hub.ts";
-import type { Outcome } from "../../durable-objects/user-session/outcome.ts";
 import type { MarketConfigPatch } from "../../shared/market/config.ts";
-import { findSymbol, SYMBOL_PATTERN } from "../../shared/symbols.ts";
+import { SYMBOL_PATTERN } from "../../shared/symbols.ts";
 import { audit } from "../auth/audit.ts";
 import { AUTH_SECURITY, errorResponses } from "../auth/openapi.ts";
-import { ApiError } from "../errors.ts";
 import { marketEnabled, marketMaker, marketSymbols } from "../lib/market/autostart.ts";
 import { cacheStats, resetCacheStats } from "../lib/market/cache.ts";
 import { createRouter } from "../openapi.ts";
+import { json, knownSymbol, unwrap } from "./helpers.ts";
 
 const TAG = "Admin";
 
@@ -40,22 +39,6 @@ const ConfigPatch = z
     example: { tickMs: 1000, quote: { spreadTicks: 6, levels: 8 }, maker: { refillDelayMs: 5000 } },
   });
 const Status = z.object({}).passthrough().openapi("MarketStatus");
-
-const json = <T extends z.ZodType>(schema: T, description: string) => ({
-  description,
-  content: { "application/json": { schema } },
-});
-
-function known(symbol: string): string {
-  if (!findSymbol(symbol)) throw new ApiError(404, "symbol_not_found", `symbol ${symbol} is not listed`);
-  return symbol;
-}
-
-/** A maker outcome as a response value, or its failure as an ApiError. */
-function unwrap<T>(outcome: Outcome<T>): T {
-  if (outcome.ok) return outcome.value;
-  throw new ApiError(outcome.status, outcome.code, outcome.message);
-}
 
 const body = (schema: z.ZodType, required = false) => ({
   body: { required, content: { "application/json": { schema } } },
@@ -110,7 +93,7 @@ adminMarket.openapi(
     responses: { 200: json(Status, "Market status"), ...errorResponses(401, 403, 404, 422, 503) },
   }),
   async (c) => {
-    const symbol = known(c.req.valid("param").symbol);
+    const symbol = knownSymbol(c.req.valid("param").symbol);
     return c.json(await marketMaker(c.env, symbol).status(), 200);
   },
 );
@@ -127,7 +110,7 @@ adminMarket.openapi(
     responses: { 200: json(Status, "Market status"), ...errorResponses(401, 403, 404, 422, 503) },
   }),
   async (c) => {
-    const symbol = known(c.req.valid("param").symbol);
+    const symbol = knownSymbol(c.req.valid("param").symbol);
     const patch = (c.req.valid("json") ?? {}) as MarketConfigPatch;
     await audit(c, "market.start", `symbol:${symbol}`, { patch });
     return c.json(unwrap(await marketMaker(c.env, symbol).start(patch)), 200);
@@ -146,7 +129,7 @@ adminMarket.openapi(
     responses: { 200: json(Status, "Market status"), ...errorResponses(401, 403, 404, 422, 503) },
   }),
   async (c) => {
-    const symbol = known(c.req.valid("param").symbol);
+    const symbol = knownSymbol(c.req.valid("param").symbol);
     await audit(c, "market.stop", `symbol:${symbol}`);
     return c.json(await marketMaker(c.env, symbol).stop(), 200);
   },
@@ -163,7 +146,7 @@ adminMarket.openapi(
     responses: { 200: json(Status, "Market status"), ...errorResponses(401, 403, 404, 422, 503) },
   }),
   async (c) => {
-    const symbol = known(c.req.valid("param").symbol);
+    const symbol = knownSymbol(c.req.valid("param").symbol);
     const patch = c.req.valid("json") as MarketConfigPatch;
     await audit(c, "market.configure", `symbol:${symbol}`, { patch });
     return c.json(unwrap(await marketMaker(c.env, symbol).configure(patch)), 200);
@@ -184,7 +167,7 @@ adminMarket.openapi(
     },
   }),
   async (c) => {
-    const symbol = known(c.req.valid("param").symbol);
+    const symbol = knownSymbol(c.req.valid("param").symbol);
     await audit(c, "market.tick", `symbol:${symbol}`);
     return c.json(await marketMaker(c.env, symbol).tick(), 200);
   },
@@ -207,7 +190,7 @@ adminMarket.openapi(
     },
   }),
   async (c) => {
-    const symbol = known(c.req.valid("param").symbol);
+    const symbol = knownSymbol(c.req.valid("param").symbol);
     const { messages } = c.req.valid("json") as { messages: unknown[] };
     await audit(c, "market.feed", `symbol:${symbol}`, { messages: messages.length });
     return c.json(unwrap(await marketMaker(c.env, symbol).ingestFeed(messages)), 200);

@@ -4,12 +4,10 @@
  * (app.ts); every action here is written to the audit log before it takes effect.
  */
 import { createRoute, z } from "@hono/zod-openapi";
-import type { Outcome } from "../../durable-objects/user-session.ts";
-import { findSymbol } from "../../shared/symbols.ts";
 import { audit } from "../auth/audit.ts";
 import { AUTH_SECURITY, errorResponses } from "../auth/openapi.ts";
-import { ApiError } from "../errors.ts";
 import { createRouter } from "../openapi.ts";
+import { json, knownSymbol, unwrap } from "./helpers.ts";
 
 const TAG = "Admin";
 const SymbolParam = z.object({
@@ -27,21 +25,6 @@ const UserParam = z.object({
 });
 const Status = z.object({}).passthrough().openapi("BookStatus");
 
-const json = <T extends z.ZodType>(schema: T, description: string) => ({
-  description,
-  content: { "application/json": { schema } },
-});
-
-function known(symbol: string): string {
-  if (!findSymbol(symbol)) throw new ApiError(404, "symbol_not_found", `symbol ${symbol} is not listed`);
-  return symbol;
-}
-
-function unwrap<T>(outcome: Outcome<T>): T {
-  if (outcome.ok) return outcome.value;
-  throw new ApiError(outcome.status, outcome.code, outcome.message);
-}
-
 export const adminTrading = createRouter();
 
 adminTrading.openapi(
@@ -56,7 +39,7 @@ adminTrading.openapi(
     responses: { 200: json(Status, "Book status"), ...errorResponses(401, 403, 404, 422, 503) },
   }),
   async (c) => {
-    const symbol = known(c.req.valid("param").symbol);
+    const symbol = knownSymbol(c.req.valid("param").symbol);
     await audit(c, "symbol.halt", `symbol:${symbol}`);
     const status = await c.env.ORDER_BOOK.get(c.env.ORDER_BOOK.idFromName(symbol)).halt();
     return c.json(status, 200);
@@ -74,7 +57,7 @@ adminTrading.openapi(
     responses: { 200: json(Status, "Book status"), ...errorResponses(401, 403, 404, 422, 503) },
   }),
   async (c) => {
-    const symbol = known(c.req.valid("param").symbol);
+    const symbol = knownSymbol(c.req.valid("param").symbol);
     await audit(c, "symbol.resume", `symbol:${symbol}`);
     const status = await c.env.ORDER_BOOK.get(c.env.ORDER_BOOK.idFromName(symbol)).resume();
     return c.json(status, 200);
@@ -95,7 +78,7 @@ adminTrading.openapi(
     },
   }),
   async (c) => {
-    const symbol = known(c.req.valid("param").symbol);
+    const symbol = knownSymbol(c.req.valid("param").symbol);
     await audit(c, "symbol.cancel_all", `symbol:${symbol}`);
     const result = await c.env.ORDER_BOOK.get(c.env.ORDER_BOOK.idFromName(symbol)).cancelAll();
     return c.json(result, 200);

@@ -39,6 +39,7 @@ import { type CacheLayer, cachedJson } from "../lib/market/cache.ts";
 import { liveQuote, readBars, readSnapshots, readTrades } from "../lib/market/queries.ts";
 import { rateLimit } from "../middleware/rate-limit.ts";
 import { createRouter } from "../openapi.ts";
+import { json } from "./helpers.ts";
 
 const TAG = "Market data";
 const MAX_LIMIT = 10_000;
@@ -63,11 +64,6 @@ function route<R extends Parameters<typeof createRoute>[0]>(config: R) {
     middleware: [requireAuth, dataRateLimit] as const,
   });
 }
-
-const json = <T extends z.ZodType>(schema: T, description: string) => ({
-  description,
-  content: { "application/json": { schema } },
-});
 
 const SymbolParam = z.object({
   symbol: z

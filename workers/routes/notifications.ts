@@ -39,6 +39,7 @@ import { vapidKeysOf } from "../notifications/channels.ts";
 import { isDevEnvironment } from "../notifications/config.ts";
 import { settingsOf } from "../notifications/store.ts";
 import { createRouter } from "../openapi.ts";
+import { json } from "./helpers.ts";
 
 /** At most this many active alerts per user. */
 export const MAX_ACTIVE_ALERTS = 100;
@@ -48,10 +49,6 @@ export const MAX_PUSH_SUBSCRIPTIONS = 10;
 const TAG_ALERTS = "Price alerts";
 const TAG_NOTIFICATIONS = "Notifications";
 
-const json = <T extends z.ZodType>(schema: T, description: string) => ({
-  description,
-  content: { "application/json": { schema } },
-});
 const body = <T extends z.ZodType>(schema: T) => ({
   body: { required: true, content: { "application/json": { schema } } },
 });

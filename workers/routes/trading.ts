@@ -5,7 +5,6 @@
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import type { Outcome } from "../../durable-objects/user-session.ts";
 import { assetIdFor } from "../../shared/orders/alpaca.ts";
 import { DEFAULT_SYMBOLS, findSymbol, minNotionalUsd } from "../../shared/symbols.ts";
 import { requireAuth } from "../auth/middleware.ts";
@@ -15,6 +14,7 @@ import { ApiError } from "../errors.ts";
 import { historyFillActivities, historyOrders, historyPortfolio } from "../history/reads.ts";
 import { tradingRateLimit } from "../middleware/rate-limit.ts";
 import { createRouter } from "../openapi.ts";
+import { json, unwrap } from "./helpers.ts";
 
 const DecimalInput = z
   .union([z.string().trim().max(32), z.number().finite()])
@@ -102,11 +102,6 @@ const AccountSchema = z.object({}).passthrough().openapi("Account");
 const PositionSchema = z.object({}).passthrough().openapi("Position");
 const ActivitySchema = z.object({}).passthrough().openapi("Activity");
 
-const json = <T extends z.ZodType>(schema: T, description: string) => ({
-  description,
-  content: { "application/json": { schema } },
-});
-
 function route<R extends Parameters<typeof createRoute>[0]>(config: R) {
   return createRoute({
     ...config,
@@ -118,12 +113,6 @@ function route<R extends Parameters<typeof createRoute>[0]>(config: R) {
 function session(c: Context<AuthBindings>) {
   const userId = c.var.principal.userId;
   return { userId, stub: c.env.USER_SESSION.get(c.env.USER_SESSION.idFromName(userId)) };
-}
-
-/** A UserSession outcome as a response value, or the failure it carries as an ApiError. */
-function unwrap<T>(outcome: Outcome<T>): T {
-  if (outcome.ok) return outcome.value;
-  throw new ApiError(outcome.status, outcome.code, outcome.message);
 }
 
 const TAG_ACCOUNT = "Account";
