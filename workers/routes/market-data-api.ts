@@ -37,6 +37,7 @@ import type { AppBindings } from "../env.ts";
 import { ApiError } from "../errors.ts";
 import { type CacheLayer, cachedJson } from "../lib/market/cache.ts";
 import { liveQuote, readBars, readSnapshots, readTrades } from "../lib/market/queries.ts";
+import { type RelayProtocol, relayAfterAuthentication } from "../lib/ws-relay.ts";
 import { rateLimit } from "../middleware/rate-limit.ts";
 import { createRouter } from "../openapi.ts";
 import { json } from "./helpers.ts";
@@ -446,10 +447,6 @@ marketDataApi.openapi(
 // The market-data stream (WebSocket). Not in the OpenAPI document: it is not HTTP after the upgrade.
 // ---------------------------------------------------------------------------------------------------
 
-/** How long a socket may stay open without authenticating (Alpaca: 10 s, then error 404). */
-const AUTH_TIMEOUT_MS = 10_000;
-const MAX_PENDING_FRAMES = 16;
-
 export const marketDataStream = new Hono<AppBindings>();
 
 for (const path of ["/v2/stream/data", "/v2/iex", "/v2/sip"]) {
@@ -461,7 +458,7 @@ for (const path of ["/v2/stream/data", "/v2/iex", "/v2/sip"]) {
       const principal = await authenticate(c);
       return connectToHub(c, principal.userId, "connected,authenticated");
     }
-    return relayAfterAuth(c);
+    return relayAfterAuthentication(c, dataStreamProtocol(c));
   });
 }
 
@@ -475,102 +472,32 @@ function connectToHub(c: Context<AppBindings>, userId: string, hello: string): P
 /**
  * Alpaca's clients authenticate with the first message (`{"action":"auth","key","secret"}`): the edge
  * accepts the socket, says `connected`, checks the credentials exactly as on an HTTP request, then relays
- * frames to and from the hub for the life of the connection.
+ * frames to and from the hub for the life of the connection (workers/lib/ws-relay.ts; like Alpaca, 10 s to
+ * authenticate, then error 404).
  */
-function relayAfterAuth(c: Context<AppBindings>): Response {
-  const pair = new WebSocketPair();
-  const [client, server] = [pair[0], pair[1]];
-  server.accept();
-  let upstream: WebSocket | null = null;
-  let authenticating = false;
-  const pending: (string | ArrayBuffer)[] = [];
-  const send = (body: unknown) => {
-    try {
-      server.send(JSON.stringify(body));
-    } catch {}
-  };
-  const close = (code: number, reason: string) => {
-    try {
-      server.close(code, reason);
-    } catch {}
-  };
-  send([successMessage("connected")]);
-  const timer = setTimeout(() => {
-    if (!upstream) {
-      send([errorMessage(STREAM_ERRORS.authTimeout)]);
-      close(1008, "auth timeout");
-    }
-  }, AUTH_TIMEOUT_MS);
-
-  const onFirst = async (data: string | ArrayBuffer) => {
-    const text = typeof data === "string" ? data : new TextDecoder().decode(data);
-    const action = parseClientAction(text, (s) => SYMBOL_PATTERN.test(s));
-    if (action === null) return send([errorMessage(STREAM_ERRORS.invalidSyntax)]);
-    if (action.action !== "auth") return send([errorMessage(STREAM_ERRORS.notAuthenticated)]);
-    const headers: Record<string, string> =
-      action.key !== undefined || action.secret !== undefined
-        ? { [API_KEY_ID_HEADER]: action.key ?? "", [API_SECRET_HEADER]: action.secret ?? "" }
-        : action.token !== undefined
-          ? { authorization: `Bearer ${action.token}` }
-          : {};
-    authenticating = true;
-    try {
-      const principal = await authenticate(withHeaders(c, headers));
-      const res = await connectToHub(c, principal.userId, "authenticated");
-      const ws = res.webSocket;
-      if (!ws) throw new Error("the data stream did not accept the connection");
-      ws.accept();
-      ws.addEventListener("message", (ev) => {
-        try {
-          server.send(ev.data);
-        } catch {}
-      });
-      ws.addEventListener("close", (ev) =>
-        close(ev.code === 1005 || ev.code === 1006 ? 1000 : ev.code, ev.reason),
-      );
-      upstream = ws;
-      clearTimeout(timer);
-      for (const frame of pending.splice(0)) ws.send(frame);
-    } catch (err) {
-      c.get("log").warn("data stream authentication failed", {
-        error: err instanceof ApiError ? err.code : err instanceof Error ? err.message : String(err),
-      });
-      send([errorMessage(STREAM_ERRORS.authFailed)]);
-      close(1008, "auth failed");
-    } finally {
-      authenticating = false;
-    }
-  };
-
-  server.addEventListener("message", (ev) => {
-    if (upstream) upstream.send(ev.data);
-    else if (authenticating) {
-      if (pending.length >= MAX_PENDING_FRAMES) close(1008, "too many messages before authentication");
-      else pending.push(ev.data);
-    } else c.executionCtx.waitUntil(onFirst(ev.data));
-  });
-  server.addEventListener("close", (ev) => {
-    clearTimeout(timer);
-    try {
-      upstream?.close(ev.code === 1005 || ev.code === 1006 ? 1000 : ev.code, ev.reason);
-    } catch {}
-  });
-  return new Response(null, { status: 101, webSocket: client });
-}
-
-/** The request context with other request headers, so message credentials get the same checks as headers. */
-function withHeaders(c: Context<AppBindings>, headers: Record<string, string>): Context<AppBindings> {
-  const request = new Request(c.req.url, { headers });
-  const req = {
-    header: (name: string) => request.headers.get(name) ?? undefined,
-    url: request.url,
-    raw: request,
-  };
-  return new Proxy(c, {
-    get(target, prop) {
-      if (prop === "req") return req;
-      const value = Reflect.get(target, prop);
-      return typeof value === "function" ? value.bind(target) : value;
+function dataStreamProtocol(c: Context<AppBindings>): RelayProtocol {
+  return {
+    greeting: [successMessage("connected")],
+    credentials(text) {
+      const action = parseClientAction(text, (s) => SYMBOL_PATTERN.test(s));
+      if (action === null) return { reply: [errorMessage(STREAM_ERRORS.invalidSyntax)] };
+      if (action.action !== "auth") return { reply: [errorMessage(STREAM_ERRORS.notAuthenticated)] };
+      const headers: Record<string, string> =
+        action.key !== undefined || action.secret !== undefined
+          ? { [API_KEY_ID_HEADER]: action.key ?? "", [API_SECRET_HEADER]: action.secret ?? "" }
+          : action.token !== undefined
+            ? { authorization: `Bearer ${action.token}` }
+            : {};
+      return { headers };
     },
-  });
+    connect: (principal) => connectToHub(c, principal.userId, "authenticated"),
+    forwardFirstMessage: false,
+    refusal: (why) =>
+      why === "timeout"
+        ? { reply: [errorMessage(STREAM_ERRORS.authTimeout)], reason: "auth timeout" }
+        : why === "unauthorized"
+          ? { reply: [errorMessage(STREAM_ERRORS.authFailed)], reason: "auth failed" }
+          : { reason: "too many messages before authentication" },
+    failureLog: "data stream authentication failed",
+  };
 }

@@ -16,11 +16,7 @@ import { STREAM_USER_HEADER } from "../../durable-objects/user-session.ts";
 import { API_KEY_ID_HEADER, API_SECRET_HEADER, authenticate } from "../auth/middleware.ts";
 import type { AppBindings } from "../env.ts";
 import { ApiError } from "../errors.ts";
-
-/** How long a socket may stay open without authenticating. */
-const AUTH_TIMEOUT_MS = 10_000;
-/** Frames a client may send before it is authenticated (a slow auth should not be flooded). */
-const MAX_PENDING_FRAMES = 16;
+import { type RelayProtocol, relayAfterAuthentication } from "../lib/ws-relay.ts";
 
 export const stream = new Hono<AppBindings>();
 
@@ -32,7 +28,7 @@ stream.get("/stream", async (c) => {
     const principal = await authenticate(c);
     return connectToSession(c, principal.userId);
   }
-  return relayAfterAuthentication(c);
+  return relayAfterAuthentication(c, accountStreamProtocol(c));
 });
 
 /** A WebSocket to the user's UserSession, marked as belonging to `userId` (only the edge can say so). */
@@ -63,109 +59,34 @@ function credentialHeaders(frame: AuthFrame): Record<string, string> | null {
   return {};
 }
 
-function relayAfterAuthentication(c: Context<AppBindings>): Response {
-  const pair = new WebSocketPair();
-  const [client, server] = Object.values(pair) as [WebSocket, WebSocket];
-  server.accept();
-  let upstream: WebSocket | null = null;
-  let authenticating = false;
-  const pending: (string | ArrayBuffer)[] = [];
-  const send = (body: unknown) => {
-    try {
-      server.send(JSON.stringify(body));
-    } catch {}
-  };
-  const refuse = (reason: string) => {
-    send({ stream: "authorization", data: { status: "unauthorized", action: "authenticate" } });
-    try {
-      server.close(1008, reason);
-    } catch {}
-  };
-  const timer = setTimeout(() => {
-    if (!upstream) refuse("authentication timed out");
-  }, AUTH_TIMEOUT_MS);
-
-  const onFirstMessage = async (data: string | ArrayBuffer) => {
-    let frame: AuthFrame;
-    try {
-      frame = JSON.parse(typeof data === "string" ? data : new TextDecoder().decode(data));
-    } catch {
-      send({ action: "error", data: { error_message: "message is not valid JSON" } });
-      return;
-    }
-    const headers = typeof frame === "object" && frame !== null ? credentialHeaders(frame) : null;
-    if (headers === null) {
-      send({ action: "error", data: { error_message: "authenticate first" } });
-      return;
-    }
-    authenticating = true;
-    try {
-      const request = new Request(c.req.url, { headers });
-      const principal = await authenticate(withRequest(c, request));
-      const res = await connectToSession(c, principal.userId);
-      const ws = res.webSocket;
-      if (!ws) throw new Error("the account stream did not accept the connection");
-      ws.accept();
-      ws.addEventListener("message", (ev) => {
-        try {
-          server.send(ev.data);
-        } catch {}
-      });
-      ws.addEventListener("close", (ev) => {
-        try {
-          server.close(ev.code === 1005 || ev.code === 1006 ? 1000 : ev.code, ev.reason);
-        } catch {}
-      });
-      upstream = ws;
-      clearTimeout(timer);
-      // The session answers the authenticate message itself ("authorized"), then any queued frames.
-      ws.send(typeof data === "string" ? data : new TextDecoder().decode(data));
-      for (const frameData of pending.splice(0)) ws.send(frameData);
-    } catch (err) {
-      c.get("log").warn("stream authentication failed", {
-        error: err instanceof ApiError ? err.code : err instanceof Error ? err.message : String(err),
-      });
-      refuse("unauthorized");
-    } finally {
-      authenticating = false;
-    }
-  };
-
-  server.addEventListener("message", (ev) => {
-    if (upstream) {
-      upstream.send(ev.data);
-    } else if (authenticating) {
-      if (pending.length >= MAX_PENDING_FRAMES) refuse("too many messages before authentication");
-      else pending.push(ev.data);
-    } else {
-      c.executionCtx.waitUntil(onFirstMessage(ev.data));
-    }
-  });
-  server.addEventListener("close", (ev) => {
-    clearTimeout(timer);
-    try {
-      upstream?.close(ev.code === 1005 || ev.code === 1006 ? 1000 : ev.code, ev.reason);
-    } catch {}
-  });
-  return new Response(null, { status: 101, webSocket: client });
-}
-
-/**
- * The request context with another request's headers, so credentials from a stream message go through
- * exactly the same checks (signature, revocation, API key lookup) as credentials on an HTTP request.
- */
-function withRequest(c: Context<AppBindings>, request: Request): Context<AppBindings> {
-  const req = {
-    header: (name: string) => request.headers.get(name) ?? undefined,
-    url: request.url,
-    raw: request,
-  };
-  return new Proxy(c, {
-    get(target, prop) {
-      if (prop === "req") return req;
-      // Hono's Context keeps its state in private fields: read and call through the real object.
-      const value = Reflect.get(target, prop);
-      return typeof value === "function" ? value.bind(target) : value;
+/** The account stream's side of the in-band authentication (Alpaca's `authenticate` message). */
+function accountStreamProtocol(c: Context<AppBindings>): RelayProtocol {
+  const unauthorized = { stream: "authorization", data: { status: "unauthorized", action: "authenticate" } };
+  return {
+    credentials(text) {
+      let frame: AuthFrame;
+      try {
+        frame = JSON.parse(text);
+      } catch {
+        return { reply: { action: "error", data: { error_message: "message is not valid JSON" } } };
+      }
+      const headers = typeof frame === "object" && frame !== null ? credentialHeaders(frame) : null;
+      return headers === null
+        ? { reply: { action: "error", data: { error_message: "authenticate first" } } }
+        : { headers };
     },
-  });
+    connect: (principal) => connectToSession(c, principal.userId),
+    // The session answers the authenticate message itself ("authorized"), then any queued frames.
+    forwardFirstMessage: true,
+    refusal: (why) => ({
+      reply: unauthorized,
+      reason:
+        why === "timeout"
+          ? "authentication timed out"
+          : why === "flood"
+            ? "too many messages before authentication"
+            : "unauthorized",
+    }),
+    failureLog: "stream authentication failed",
+  };
 }
