@@ -55,6 +55,19 @@ describe("sql helper", () => {
     });
   });
 
+  it("tells its rollback listeners when a transaction rolls back, and only then", async () => {
+    await runInDurableObject(scratch(), (_o, state) => {
+      const sql = sqlOf(state.storage);
+      sql.exec("CREATE TABLE t (id INTEGER PRIMARY KEY) STRICT");
+      let rollbacks = 0;
+      sql.onRollback(() => rollbacks++);
+      sql.transaction(() => sql.run`INSERT INTO t (id) VALUES (${1})`);
+      expect(rollbacks).toBe(0);
+      expect(() => sql.transaction(() => sql.run`INSERT INTO t (id) VALUES (${1})`)).toThrow(SqlError);
+      expect(rollbacks).toBe(1);
+    });
+  });
+
   it("migrates each component once, in order, and refuses a schema newer than the code", async () => {
     await runInDurableObject(scratch(), (_o, state) => {
       const sql = sqlOf(state.storage);

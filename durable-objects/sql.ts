@@ -56,6 +56,11 @@ export interface Sql {
   exec<T extends SqlRow = SqlRow>(query: string, ...params: SqlValue[]): T[];
   /** Run `fn` in one synchronous SQLite transaction: all its writes commit together, or none does. */
   transaction<T>(fn: () => T): T;
+  /**
+   * Call `forget` whenever a transaction rolls back, so a cache of what was written can drop what the
+   * rollback undid (memory is not rolled back with the database).
+   */
+  onRollback(forget: () => void): void;
 }
 
 const queryCache = new WeakMap<TemplateStringsArray, string>();
@@ -112,7 +117,18 @@ export function sqlOf(storage: SqlHost): Sql {
     return { rowsWritten: c.rowsWritten };
   };
   sql.exec = <T extends SqlRow>(query: string, ...params: SqlValue[]): T[] => rows<T>(query, params);
-  sql.transaction = <T>(fn: () => T): T => storage.transactionSync(fn);
+  const rollbackHooks: (() => void)[] = [];
+  sql.transaction = <T>(fn: () => T): T => {
+    try {
+      return storage.transactionSync(fn);
+    } catch (err) {
+      for (const forget of rollbackHooks) forget();
+      throw err;
+    }
+  };
+  sql.onRollback = (forget) => {
+    rollbackHooks.push(forget);
+  };
   return sql;
 }
 
