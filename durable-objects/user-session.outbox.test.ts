@@ -150,6 +150,23 @@ describe("UserSession account outbox", () => {
     expect(compareBalances(balances!, ledgerOf(sink.events))).toEqual([]);
   });
 
+  it("continues its sequence after every event was published and the object restarted", async () => {
+    const userId = crypto.randomUUID();
+    const stub = sessionOf(userId);
+    const first = await capture(stub);
+    await stub.grantShares(userId, "EPIC", "2", "75.00");
+    await drain(stub, userId);
+    const before = (await stub.historyCursor(userId)).seq;
+    expect(first.events.map((e) => e.seq)).toEqual(Array.from({ length: before }, (_, i) => i + 1));
+
+    await evictDurableObject(stub);
+    const second = await capture(stub);
+    expect((await stub.historyCursor(userId)).seq).toBe(before);
+    await stub.grantShares(userId, "EPIC", "1", "75.00");
+    await drain(stub, userId);
+    expect(second.events.map((e) => e.seq)).toEqual([before + 1]);
+  });
+
   it("publishes the balances and orders of an account that existed before its outbox", async () => {
     const userId = crypto.randomUUID();
     const stub = sessionOf(userId);

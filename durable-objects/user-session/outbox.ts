@@ -131,6 +131,13 @@ export class AccountOutbox {
   private readonly sql: Sql;
   private readonly clock: AlarmClock;
   private draining: Promise<AccountDrainReport> | null = null;
+  /**
+   * The latest sequence number handed out, or null until read. It is the greater of the meta row (written
+   * when published rows are deleted) and the newest row still waiting: an `UPDATE … RETURNING` per event
+   * was one of the costlier statements of every order. A rolled-back transaction may have handed out
+   * numbers it never wrote, so a rollback makes it read again.
+   */
+  private last: number | null = null;
 
   constructor(
     sql: Sql,
@@ -142,6 +149,18 @@ export class AccountOutbox {
     this.clock = clock;
     this.transport = transport;
     this.policy = policy;
+    sql.onRollback(() => {
+      this.last = null;
+    });
+  }
+
+  private readLast(): number {
+    const row = this.sql.one<{ last_seq: number | null }>`
+      SELECT max((SELECT last_seq FROM account_outbox_meta WHERE id = 1),
+        coalesce((SELECT max(seq) FROM account_outbox), 0)) AS last_seq`;
+    if (row?.last_seq === null || row?.last_seq === undefined)
+      throw new Error("account outbox is not initialised");
+    return row.last_seq;
   }
 
   /**
@@ -153,11 +172,7 @@ export class AccountOutbox {
     body: AccountEventBody,
     idOf: (seq: number) => string,
   ): AccountEvent {
-    const next = this.sql.one<{
-      last_seq: number;
-    }>`UPDATE account_outbox_meta SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq`;
-    if (next === undefined) throw new Error("account outbox is not initialised");
-    const seq = next.last_seq;
+    const seq = (this.last ?? this.readLast()) + 1;
     const event = {
       kind: "account",
       v: ACCOUNT_EVENT_VERSION,
@@ -170,15 +185,15 @@ export class AccountOutbox {
     } as AccountEvent;
     this.sql.run`INSERT INTO account_outbox (seq, event_id, type, body, created_at)
       VALUES (${seq}, ${event.id}, ${event.type}, ${JSON.stringify(event)}, ${head.ts})`;
+    this.last = seq;
     void this.clock.arm(head.ts + OUTBOX_DELAY_MS);
     return event;
   }
 
   /** Sequence number of the latest event (0 before the first). */
   lastSeq(): number {
-    return (
-      this.sql.one<{ last_seq: number }>`SELECT last_seq FROM account_outbox_meta WHERE id = 1`?.last_seq ?? 0
-    );
+    this.last ??= this.readLast();
+    return this.last;
   }
 
   /** Rows waiting for delivery, and how many of them have failed at least once. */
@@ -248,7 +263,12 @@ export class AccountOutbox {
       }
       // One statement for the whole batch.
       const published = JSON.stringify(batch.map((r) => r.seq));
-      this.sql.run`DELETE FROM account_outbox WHERE seq IN (SELECT value FROM json_each(${published}))`;
+      const newest = Math.max(...batch.map((r) => r.seq));
+      // The meta row keeps the sequence once its newest rows are gone.
+      this.sql.transaction(() => {
+        this.sql.run`UPDATE account_outbox_meta SET last_seq = max(last_seq, ${newest}) WHERE id = 1`;
+        this.sql.run`DELETE FROM account_outbox WHERE seq IN (SELECT value FROM json_each(${published}))`;
+      });
       report.published += batch.length;
     }
     report.nextDueAt = this.nextDueAt();
