@@ -5,6 +5,7 @@ import {
   runInDurableObject,
 } from "cloudflare:test";
 import { env } from "cloudflare:workers";
+import { brotliDecompressSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import type { EngineEvent, FillEvent } from "../shared/engine/types.ts";
 import { isEventPack, unpack } from "../shared/queue-pack.ts";
@@ -77,6 +78,49 @@ describe("OrderBook RPC", () => {
     const after = await stub.status();
     expect(after.journal.lastBatch).toBe(before.journal.lastBatch + 1);
     expect(after.bestBid).toEqual([9_901, 5]);
+  });
+
+  it("answers submitManyJson with the JSON text of what submitMany answers, also inside a shared commit", async () => {
+    const { stub } = await freshBook();
+    const [maker, taker] = [account("maker"), account("taker")];
+    const flow = [
+      limit("j1", maker, "sell", 5, 10_010),
+      limit("j2", taker, "buy", 3, 10_010),
+      { kind: "cancel" as const, orderId: "j1", account: maker },
+      { kind: "cancel" as const, orderId: "missing" },
+    ];
+    const text = await stub.submitManyJson(flow);
+    const events = JSON.parse(text) as EngineEvent[][];
+    expect(events.map(types)).toEqual([
+      ["accepted", "book"],
+      ["accepted", "fill", "book"],
+      ["canceled", "book"],
+      ["rejected"],
+    ]);
+    expect(await stub.submitManyJson([])).toBe("[]");
+    // The commands may come as JSON text too.
+    const again = JSON.parse(
+      await stub.submitManyJson(JSON.stringify([{ kind: "cancel", orderId: "missing" }])),
+    ) as EngineEvent[][];
+    expect(again.map(types)).toEqual([["rejected"]]);
+    await runInDurableObject(stub, async (book: OrderBook) => {
+      await expect(book.submitManyJson("[{")).rejects.toThrow(/invalid_input/);
+    });
+    // The first call commits at once; the next two share the following commit, one wanting objects and
+    // one JSON: each gets its own commands' events.
+    const before = await stub.status();
+    const [, objects, json] = await runInDurableObject(stub, (book: OrderBook) =>
+      Promise.all([
+        book.submit(limit("k0", maker, "buy", 1, 9_899)),
+        book.submitMany([limit("k1", maker, "buy", 1, 9_900)]),
+        book.submitManyJson([limit("k2", maker, "buy", 1, 9_901), limit("k3", maker, "buy", 1, 9_902)]),
+      ]),
+    );
+    expect((await stub.status()).journal.lastBatch).toBe(before.journal.lastBatch + 2);
+    expect(objects.map((list) => list[0]?.type === "accepted" && list[0].orderId)).toEqual(["k1"]);
+    const parsed = JSON.parse(json) as EngineEvent[][];
+    expect(parsed.map((list) => list[0]?.type === "accepted" && list[0].orderId)).toEqual(["k2", "k3"]);
+    expect(parsed[0]?.[0]?.seq).toBe((objects[0]?.at(-1)?.seq ?? 0) + 1);
   });
 
   it("commits calls that arrive while a commit is on its way to disk together, each with its own events", async () => {
@@ -217,6 +261,7 @@ describe("OrderBook RPC", () => {
       "journal",
       "journal_parts",
       "outbox",
+      "outbox_cursor",
       "snapshot_parts",
       "snapshots",
     ]);
@@ -334,6 +379,74 @@ describe("OrderBook durability", () => {
     const after = await env.ORDER_BOOK.get(env.ORDER_BOOK.idFromName(symbol)).status();
     expect(after.stateHash).toBe(before.stateHash);
     expect(after.openOrders).toBe(0);
+  });
+
+  it("takes over a book written by schema version 1: text journal rows and per-receiver outbox rows", async () => {
+    const { symbol, stub } = await freshBook();
+    const [maker, taker] = [account("maker"), account("taker")];
+    await stub.submit(limit("v1", maker, "sell", 10, 10_010));
+    await stub.submitMany([limit("v2", taker, "buy", 4, 10_010), limit("v3", taker, "buy", 1, 9_000)]);
+    await runDurableObjectAlarm(stub);
+    const last = await stub.submit(limit("v4", taker, "buy", 2, 10_010));
+    const before = await stub.status();
+    // Turn the storage back into version 1: journal bodies as text (events flat), no cursor, and the last
+    // batch still undelivered as v1 wrote it (one outbox row per receiver).
+    await runInDurableObject(stub, (_book, state) => {
+      const sql = state.storage.sql;
+      const rows = sql
+        .exec<{ id: number; commands: string; events: string; body_z: ArrayBuffer | null }>(
+          "SELECT id, commands, events, body_z FROM journal",
+        )
+        .toArray();
+      for (const row of rows) {
+        const text =
+          row.body_z === null
+            ? `${row.commands}\n${row.events}`
+            : brotliDecompressSync(new Uint8Array(row.body_z)).toString("utf8");
+        const cut = text.indexOf("\n");
+        const events = (JSON.parse(text.slice(cut + 1)) as EngineEvent[][]).flat();
+        sql.exec(
+          "UPDATE journal SET commands = ?, events = ? WHERE id = ?",
+          text.slice(0, cut),
+          JSON.stringify(events),
+          row.id,
+        );
+      }
+      sql.exec("ALTER TABLE journal DROP COLUMN body_z");
+      sql.exec("DROP TABLE outbox_cursor");
+      sql.exec("UPDATE _schema_versions SET version = 1 WHERE component = 'order_book'");
+      const lastId = before.journal.lastBatch;
+      sql.exec(
+        `INSERT INTO outbox (journal_id, destination, account, event_count, created_at)
+         VALUES (?, 'queue', NULL, 2, 0), (?, 'session', ?, 2, 0), (?, 'session', ?, 1, 0)`,
+        lastId,
+        lastId,
+        taker,
+        lastId,
+        maker,
+      );
+    });
+    await evictDurableObject(stub);
+    const fresh = env.ORDER_BOOK.get(env.ORDER_BOOK.idFromName(symbol));
+    const after = await fresh.status();
+    expect(after.stateHash).toBe(before.stateHash);
+    expect(after.outbox).toEqual({ pending: 3, failing: 0 });
+    const receiver = new Receiver();
+    await receiver.install(fresh);
+    await runInDurableObject(fresh, (book: OrderBook) => book.alarm());
+    expect((await fresh.status()).outbox.pending).toBe(0);
+    const fill = last.find((e) => e.type === "fill");
+    expect(receiver.applied(taker).map((e) => e.type)).toEqual(["accepted", "fill"]);
+    expect(receiver.applied(maker).map((e) => e.eventId)).toEqual([`${symbol}:${fill?.seq}`]);
+    expect([...receiver.messages().keys()]).toEqual(
+      last.filter((e) => e.type !== "book").map((e) => `${symbol}:${e.seq}`),
+    );
+    // New batches are written in the new layout and replay after the old ones.
+    await fresh.submit(limit("v5", maker, "sell", 1, 10_020));
+    const latest = await fresh.status();
+    await evictDurableObject(fresh);
+    const again = await env.ORDER_BOOK.get(env.ORDER_BOOK.idFromName(symbol)).status();
+    expect(again.stateHash).toBe(latest.stateHash);
   });
 
   it("expires a good-till order at its expiresAt from the alarm and tells its owner", async () => {

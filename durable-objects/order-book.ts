@@ -53,6 +53,7 @@ export interface BookStatus {
   /** Hash of the whole engine state: equal before and after a restart. */
   stateHash: string;
   journal: { lastBatch: number; snapshotBatch: number; commandsSinceSnapshot: number };
+  /** Undelivered batches after the delivery cursor plus rows of receivers that fell behind; rows that failed. */
   outbox: { pending: number; failing: number };
   subscribers: number;
   recovery: RecoveryInfo;
@@ -117,12 +118,13 @@ function jsonResponse(status: number, code: string, message: string): Response {
 /**
  * One matching engine per symbol (`idFromName(symbol)`), durable in the object's SQLite storage.
  *
- * - RPC: `submit` / `submitMany` (place, cancel, replace) return the engine's events once the batch, its
- *   journal row and its outbox rows are committed in one transaction (calls that arrive while a commit is
- *   on its way to disk share the next one: group commit); `snapshot`, `status`, and the admin calls
- *   `halt`, `resume`, `cancelAll`, `setReferencePrice`, `configure`.
+ * - RPC: `submit` / `submitMany` / `submitManyJson` (place, cancel, replace) return the engine's events
+ *   once the batch's journal row, which is also its outbox entry, is committed (calls that arrive while a
+ *   commit is on its way to disk share the next one: group commit); `snapshot`, `quote`, `status`,
+ *   `outboxStatus`, and the admin calls `halt`, `resume`, `cancelAll`, `setReferencePrice`, `configure`.
  * - Recovery: latest engine snapshot plus the journal tail, inside `blockConcurrencyWhile` on every wake.
- * - Outbox: one alarm delivers account events to UserSessions and all events to the trade-events Queue.
+ * - Outbox: one alarm delivers the batches after the delivery cursor: account events to UserSessions and
+ *   all events to the trade-events Queue (order-book/outbox.ts).
  * - Market data: hibernatable WebSockets (`fetch` is only the upgrade), see docs/market-data-protocol.md.
  *
  * @example
@@ -153,11 +155,7 @@ export class OrderBook extends DurableObject<Env> {
   /** Commits since the alarm last started (a heartbeat keeps the alarm armed while this is non-zero). */
   private commitsSinceAlarm = 0;
   /** Submitted commands waiting for the group commit (see `enqueue`). */
-  private pending: {
-    commands: EngineCommand[];
-    resolve: (events: EngineEvent[][]) => void;
-    reject: (err: unknown) => void;
-  }[] = [];
+  private pending: Pending[] = [];
   private committing = false;
   /** Market-data messages committed but not yet sent (JSON texts, in seq order), see `coalesceMs`. */
   private outgoing: string[] = [];
@@ -207,19 +205,36 @@ export class OrderBook extends DurableObject<Env> {
   async submit(command: BookCommand): Promise<EngineEvent[]> {
     this.book();
     const now = Date.now();
-    return (await this.enqueue([normalizeCommand(command, now)]))[0] ?? [];
+    const commands = [normalizeCommand(command, now)];
+    const events = await new Promise<EngineEvent[][]>((resolve, reject) => {
+      this.enqueue({ commands, json: false, resolve, reject });
+    });
+    return events[0] ?? [];
   }
 
   /** Several commands in one transaction: the events of each, in order. At most `maxBatch` (1000). */
   async submitMany(commands: BookCommand[]): Promise<EngineEvent[][]> {
-    const core = this.book();
-    if (!Array.isArray(commands)) throw new BookInputError("commands must be an array");
-    if (commands.length > core.policy.maxBatch) {
-      throw new BookInputError(`at most ${core.policy.maxBatch} commands per batch`);
-    }
-    if (commands.length === 0) return [];
-    const now = Date.now();
-    return this.enqueue(commands.map((c) => normalizeCommand(c, now)));
+    const normalized = this.normalizeBatch(commands);
+    if (normalized.length === 0) return [];
+    return new Promise((resolve, reject) => {
+      this.enqueue({ commands: normalized, json: false, resolve, reject });
+    });
+  }
+
+  /**
+   * {@link submitMany} with its answer as one JSON text: `JSON.parse` of it is what `submitMany` returns
+   * (optional fields the engine left `undefined` are absent). The commands may come as the JSON text of
+   * their array too. Structured-cloning a batch's events costs the book and its caller about twice what
+   * one JSON text does, and the book writes that text for its journal anyway, so a caller that sends many
+   * orders at once (an ingress batching users' orders, a bulk cancel, a market maker's requote) should
+   * prefer this: about 1.5× the orders per second through one book in batches of 100 (docs/capacity.md).
+   */
+  async submitManyJson(commands: BookCommand[] | string): Promise<string> {
+    const normalized = this.normalizeBatch(typeof commands === "string" ? parseCommands(commands) : commands);
+    if (normalized.length === 0) return "[]";
+    return new Promise((resolve, reject) => {
+      this.enqueue({ commands: normalized, json: true, resolve, reject });
+    });
   }
 
   /** The top `depth` levels per side, exactly as a market-data subscriber receives them. */
@@ -276,6 +291,15 @@ export class OrderBook extends DurableObject<Env> {
       subscribers: this.ctx.getWebSockets().length,
       recovery: core.recovery,
     };
+  }
+
+  /**
+   * What the outbox has yet to deliver (committed batches after its delivery cursor plus rows of receivers
+   * that fell behind) and how many of those rows failed at least once, as in `status()` but cheap (no hash).
+   */
+  async outboxStatus(): Promise<{ pending: number; failing: number }> {
+    const pending = this.book().outbox.pending();
+    return { pending: pending.rows, failing: pending.failing };
   }
 
   // -------------------------------------------------------------------------------------------------
@@ -564,11 +588,20 @@ export class OrderBook extends DurableObject<Env> {
    * a write is pending). One commit per RPC would cap a book at the disk's commit rate however many
    * callers it has; sharing commits lets concurrent callers scale, and a lone caller waits for nothing extra.
    */
-  private enqueue(commands: EngineCommand[]): Promise<EngineEvent[][]> {
-    return new Promise((resolve, reject) => {
-      this.pending.push({ commands, resolve, reject });
-      if (!this.committing) void this.commitLoop();
-    });
+  private enqueue(call: Pending): void {
+    this.pending.push(call);
+    if (!this.committing) void this.commitLoop();
+  }
+
+  /** Check a `submitMany` argument and normalise its commands (all with the same `now`). */
+  private normalizeBatch(commands: BookCommand[]): EngineCommand[] {
+    const core = this.book();
+    if (!Array.isArray(commands)) throw new BookInputError("commands must be an array");
+    if (commands.length > core.policy.maxBatch) {
+      throw new BookInputError(`at most ${core.policy.maxBatch} commands per batch`);
+    }
+    const now = Date.now();
+    return commands.map((c) => normalizeCommand(c, now));
   }
 
   private async commitLoop(): Promise<void> {
@@ -609,24 +642,35 @@ export class OrderBook extends DurableObject<Env> {
     }
     let result: CommitResult;
     try {
-      result = this.commit(all, Date.now());
+      result = this.commit(
+        all,
+        Date.now(),
+        group.map((g) => g.commands.length),
+      );
     } catch (err) {
       for (const g of group) g.reject(err);
       return;
     }
     let offset = 0;
-    for (const g of group) {
-      g.resolve(result.perCommand.slice(offset, offset + g.commands.length));
+    group.forEach((g, i) => {
+      if (g.json) g.resolve(result.groupJson[i] ?? "[]");
+      else {
+        const n = g.commands.length;
+        g.resolve(group.length === 1 ? result.perCommand : result.perCommand.slice(offset, offset + n));
+      }
       offset += g.commands.length;
-    }
+    });
   }
 
-  /** Commit a batch, arm the alarm for what it left to do, and broadcast its market data. */
-  private commit(commands: EngineCommand[], now: number): CommitResult {
+  /**
+   * Commit a batch, arm the alarm for what it left to do, and broadcast its market data. `groups`: how
+   * many of the commands each caller brought (see {@link BookCore.commit}).
+   */
+  private commit(commands: EngineCommand[], now: number, groups?: readonly number[]): CommitResult {
     const core = this.book();
     let result: CommitResult;
     try {
-      result = core.commit(commands, now, this.subscribers > 0);
+      result = core.commit(commands, now, this.subscribers > 0, groups);
     } catch (err) {
       // The engine in memory is now ahead of storage: drop this instance; the next wake replays storage.
       this.broken = err;
@@ -638,7 +682,7 @@ export class OrderBook extends DurableObject<Env> {
       throw err;
     }
     this.commitsSinceAlarm++;
-    if (result.outboxRows > 0) this.schedule(now + this.outboxPolicy.delayMs);
+    if (result.journaled) this.schedule(now + this.outboxPolicy.delayMs);
     const snapshot = core.snapshotDue(now);
     if (snapshot.due) this.schedule(now);
     else if (snapshot.at !== null) this.schedule(snapshot.at);
@@ -715,6 +759,30 @@ export class OrderBook extends DurableObject<Env> {
     if (at !== null) this.schedule(at);
   }
 }
+
+/** The commands of a JSON text (`submitManyJson`). */
+function parseCommands(text: string): BookCommand[] {
+  try {
+    return JSON.parse(text) as BookCommand[];
+  } catch {
+    throw new BookInputError("commands must be a JSON array of commands");
+  }
+}
+
+/** A call waiting for the group commit: its commands, and whether it wants its events as JSON text. */
+type Pending =
+  | {
+      commands: EngineCommand[];
+      json: false;
+      resolve: (events: EngineEvent[][]) => void;
+      reject: (err: unknown) => void;
+    }
+  | {
+      commands: EngineCommand[];
+      json: true;
+      resolve: (json: string) => void;
+      reject: (err: unknown) => void;
+    };
 
 function broadcast(sockets: readonly WebSocket[], text: string): void {
   for (const ws of sockets) {

@@ -9,13 +9,18 @@
  *
  * 1. RPC rate inside the Worker (no HTTP in the loop): `POST /v2/dev/book/:symbol/bench` runs a
  *    deterministic order flow against one book: one order per `submit` RPC (in sequence, and with 16 in
- *    flight), then `submitMany` batches of 100. Every order is durable (journal + outbox rows committed)
- *    before its RPC answers. A `ping` RPC baseline separates the cost of the call from the book's work.
+ *    flight), then `submitMany` batches of 100 (one and four in flight), then the same batches through
+ *    `submitManyJson` (commands and events cross as JSON texts; the caller parses the events). Every order is
+ *    durable (its batch's journal row, which is also its outbox entry, committed) before its RPC answers.
+ *    After each scenario the benchmark waits until the outbox has delivered everything (every account
+ *    event to its UserSession, every event to the trade-events queue) and reports that rate too, and the
+ *    server's CPU time per order before and after the last reply. A `ping` RPC baseline separates the cost
+ *    of the call from the book's work.
  * 2. HTTP: 50 keep-alive connections POSTing one order each to `/v2/dev/book/:symbol/orders`.
  * 3. Fan-out: 1,000 WebSocket subscribers on one book while batches are submitted; the rate is messages
  *    received by all sockets per second, each socket checked for gaps.
- * 4. In-process reference: the same flow through the pure engine and JSON encoding in Node, to show how
- *    much of an order's time is matching and serialisation.
+ * 4. In-process reference: the same flow through the pure engine and the journal's encoding (JSON and
+ *    Brotli) in Node, to show how much of an order's time is matching and serialisation.
  *
  * 5. The disk's write + fsync latency in the persistence directory: every durable commit pays for at least
  *    one, so it bounds the rate of one order per RPC from a single caller (group commit lifts it for
@@ -24,15 +29,18 @@
  * Knobs (env): BENCH_SINGLE (orders, default 3,000), BENCH_BATCHED (default 50,000),
  * BENCH_HTTP (default 2,000), BENCH_SOCKETS (default 1,000), BENCH_FANOUT_BATCHES (default 100),
  * BENCH_ONLY (e.g. "single,batched"; default all of single,batched,http,fanout), BENCH_SERVER (miniflare
- * or wrangler).
+ * or wrangler), BENCH_PROFILE (a scenario label, e.g. BATCH100: a V8 CPU profile of that run),
+ * BENCH_SERVER_LOG (a file that receives the server's output).
  * The last line printed is JSON: {"ordersPerSec", "batchedOrdersPerSec", "fanoutMsgsPerSec", ...}.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import {
+  appendFileSync,
   closeSync,
   fsyncSync,
   mkdtempSync,
   openSync,
+  readdirSync,
   readFileSync,
   rmSync,
   unlinkSync,
@@ -43,12 +51,20 @@ import http from "node:http";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { brotliCompressSync, constants as zlibConstants } from "node:zlib";
 import WebSocket from "ws";
 import type { ServerMessage } from "../durable-objects/order-book/protocol.ts";
 import { workload } from "../durable-objects/order-book/workload.ts";
 import { MatchingEngine } from "../shared/engine/index.ts";
 import type { EngineCommand, EngineEvent } from "../shared/engine/types.ts";
 import { findSymbol, referencePriceTicks, type SymbolSpec, symbolRules } from "../shared/symbols.ts";
+import {
+  type CpuProfile,
+  type RunningProfile,
+  SourceMap,
+  startCpuProfile,
+  summarizeProfile,
+} from "./scenario/cpu-profile.ts";
 import { scanBookFrame } from "./scenario/streams.ts";
 
 const PORT = Number(process.env.BENCH_PORT ?? 8799);
@@ -61,9 +77,51 @@ const SOCKETS = Number(process.env.BENCH_SOCKETS ?? 1_000);
 const FANOUT_BATCHES = Number(process.env.BENCH_FANOUT_BATCHES ?? 100);
 /** How the worker is served: "miniflare" (default; workerd directly, as the test pool) or "wrangler" (dev). */
 const SERVER = process.env.BENCH_SERVER === "wrangler" ? "wrangler" : "miniflare";
+/**
+ * BENCH_PROFILE=<label> (e.g. BATCH100): a V8 CPU profile of the worker isolate during that measured run,
+ * through workerd's inspector; saved as bench-book-<label>.cpuprofile in BENCH_PROFILE_DIR (default: the temp dir) and
+ * summarised (self time by function and file).
+ */
+const PROFILE = process.env.BENCH_PROFILE ?? "";
+const INSPECTOR_PORT = PORT + 1000;
+/** BENCH_SERVER_LOG=<file>: append the server's output (the worker's console) to that file. */
+const SERVER_LOG = process.env.BENCH_SERVER_LOG ?? "";
 const RUN = Date.now().toString(36).toUpperCase().slice(-5);
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const WRANGLER = join(ROOT, "node_modules", ".bin", "wrangler");
+
+/** Where the bundle and its source map live while the server runs. */
+let bundleDir = "";
+/** Process group of the server (its workerd is in it), for CPU accounting. */
+let serverPid: number | undefined;
+
+/**
+ * CPU time (ms) the server's processes (workerd and the Node process hosting Miniflare) have used so far,
+ * from /proc; null where there is none. workerd runs every isolate and every object's SQLite on one
+ * thread, so this is what bounds a book here, and it depends less on what else the machine runs than a
+ * rate does.
+ */
+function serverCpuMs(): number | null {
+  if (serverPid === undefined) return null;
+  try {
+    let ticks = 0;
+    for (const pid of readdirSync("/proc")) {
+      if (!/^[0-9]+$/.test(pid)) continue;
+      let stat: string;
+      try {
+        stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      } catch {
+        continue;
+      }
+      // After the command name: state ppid pgrp … utime (14th field of the line) stime (15th).
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(fields[2]) === serverPid) ticks += Number(fields[11]) + Number(fields[12]);
+    }
+    return ticks * 10; // USER_HZ = 100
+  } catch {
+    return null;
+  }
+}
 
 const log = (...args: unknown[]) => console.log(...args);
 
@@ -129,12 +187,14 @@ async function startMiniflare(): Promise<{ child: ChildProcess; stop: () => void
       String(PORT),
       join(dir, "state"),
       varsFile,
+      ...(PROFILE ? [String(INSPECTOR_PORT)] : []),
     ],
     { cwd: dir, stdio: ["pipe", "pipe", "pipe"], detached: true },
   );
   let output = "";
   const keep = (d: Buffer) => {
     output = (output + d.toString()).slice(-20_000);
+    if (SERVER_LOG) appendFileSync(SERVER_LOG, d);
   };
   child.stdout?.on("data", keep);
   child.stderr?.on("data", keep);
@@ -240,6 +300,16 @@ interface BenchResult {
   ms: number;
   ordersPerSec: number;
   rpcsPerSec: number;
+  /**
+   * Outbox entries still undelivered when the last reply came (journal batches after the delivery cursor
+   * plus rows of receivers that fell behind); when the outbox was empty again, and the rate up to then.
+   */
+  backlogRows: number;
+  drainedMs: number;
+  drainedOrdersPerSec: number;
+  /** Server CPU time (all threads) per order until the last reply, and after it until the outbox was empty. */
+  cpuUsPerOrder?: number;
+  drainCpuUsPerOrder?: number;
 }
 
 async function configure(symbol: string): Promise<void> {
@@ -255,6 +325,7 @@ async function rpcBench(
   count: number,
   batch: number,
   concurrency: number,
+  reply: "events" | "json" = "events",
 ): Promise<BenchResult> {
   const symbol = `B${RUN}-${label}`.slice(0, 16);
   await configure(symbol);
@@ -263,20 +334,67 @@ async function rpcBench(
     count: Math.min(500, count),
     batch,
     concurrency,
+    reply,
     idPrefix: "w",
   });
+  await post(`/v2/dev/book/${symbol}/drained`, {});
+  const profiler = PROFILE === label ? await startCpuProfile(INSPECTOR_PORT, 200) : null;
+  const cpuBefore = serverCpuMs();
   const r = await post<BenchResult>(`/v2/dev/book/${symbol}/bench`, {
     count,
     batch,
     concurrency,
+    reply,
     idPrefix: "m",
     seed: 2,
   });
+  const cpuReplied = serverCpuMs();
+  if (profiler !== null) await saveProfile(label, profiler);
+  // The outbox delivers behind the replies: wait until it is empty, so the next scenario starts clean and
+  // the delivery rate (every fill at its UserSession, every event on the queue) is known too. Timed here,
+  // not in the worker: while the drain keeps workerd's one thread busy the request may wait to start.
+  const drainStarted = performance.now();
+  const drained = await post<{ ms: number; pending: number }>(`/v2/dev/book/${symbol}/drained`, {});
+  if (drained.pending > 0) throw new Error(`${label}: outbox still holds ${drained.pending} after 60 s`);
+  r.drainedMs = r.ms + Math.round(performance.now() - drainStarted);
+  const cpuDrained = serverCpuMs();
+  r.drainedOrdersPerSec = Math.round((count * 1000) / r.drainedMs);
+  if (cpuBefore !== null && cpuReplied !== null && cpuDrained !== null) {
+    r.cpuUsPerOrder = Math.round(((cpuReplied - cpuBefore) * 1000) / count);
+    r.drainCpuUsPerOrder = Math.round(((cpuDrained - cpuReplied) * 1000) / count);
+  }
   log(
-    `  ${label.padEnd(28)} ${String(r.orders).padStart(7)} orders in ${String(r.ms).padStart(6)} ms  ` +
-      `${String(r.ordersPerSec).padStart(7)} orders/s  (${r.rpcsPerSec} RPC/s)`,
+    `  ${label.padEnd(12)} ${String(r.orders).padStart(7)} orders in ${String(r.ms).padStart(6)} ms ` +
+      `${String(r.ordersPerSec).padStart(7)} orders/s (${r.rpcsPerSec} RPC/s); all delivered after ` +
+      `${r.drainedMs} ms: ${r.drainedOrdersPerSec} orders/s (${r.backlogRows} outbox entries left at the last reply); ` +
+      `server CPU ${r.cpuUsPerOrder ?? "?"} µs/order to the last reply + ${r.drainCpuUsPerOrder ?? "?"} after`,
   );
   return r;
+}
+
+/** Stop the profile, save it (with the bundle's source map) and print where the isolate's time went. */
+async function saveProfile(label: string, profiler: RunningProfile): Promise<void> {
+  const profile: CpuProfile = await profiler.stop();
+  const file = join(process.env.BENCH_PROFILE_DIR ?? tmpdir(), `bench-book-${label}.cpuprofile`);
+  writeFileSync(file, JSON.stringify(profile));
+  let map: SourceMap | null = null;
+  try {
+    const text = readFileSync(join(bundleDir, "dist", "index.js.map"), "utf8");
+    writeFileSync(`${file}.map`, text);
+    map = new SourceMap(JSON.parse(text));
+  } catch {
+    // no source map: frames are named by bundle position
+  }
+  const summary = summarizeProfile(profile, 40, map);
+  log(
+    `  CPU profile of ${label} (${summary.totalMs} ms, idle ${Math.round(summary.idleShare * 100)} %): ${file}`,
+  );
+  for (const f of summary.topFunctions) {
+    log(`    ${String(f.share).padStart(5)} %  ${String(f.selfMs).padStart(7)} ms  ${f.name}  ${f.file}`);
+  }
+  for (const f of summary.topFiles.slice(0, 20)) {
+    log(`    file ${String(f.share).padStart(5)} %  ${f.file}`);
+  }
 }
 
 async function pingBench(concurrency: number): Promise<number> {
@@ -444,35 +562,47 @@ function fsyncMs(dir: string): number {
   return Math.round(ms * 1000) / 1000;
 }
 
-/** The same flow through the pure engine and the JSON the journal and outbox write, in Node. */
-function inProcessReference(count: number): { engineUsPerOrder: number; jsonUsPerOrder: number } {
+/**
+ * The same flow through the pure engine, and the journal's encoding of each batch (JSON, then Brotli at
+ * quality 0, as durable-objects/order-book/journal.ts does), in Node.
+ */
+function inProcessReference(count: number): { engineUsPerOrder: number; journalUsPerOrder: number } {
   const spec = findSymbol("ACME") as SymbolSpec;
   const run = () => {
     const engine = new MatchingEngine(symbolRules(spec), { referencePrice: referencePriceTicks(spec) });
     const commands = workload({ seed: 2, count, idPrefix: "n", centre: 10_000 }).map(
       (c) => ({ ...c, now: 1_750_000_000_000 }) as EngineCommand,
     );
-    const batches: EngineEvent[][] = [];
+    const batches: EngineEvent[][][] = [];
     const t0 = performance.now();
     for (let i = 0; i < commands.length; i += 100) {
-      const out: EngineEvent[] = [];
-      for (const c of commands.slice(i, i + 100)) engine.process(c, out);
-      batches.push(out);
+      const perCommand: EngineEvent[][] = [];
+      for (const c of commands.slice(i, i + 100)) {
+        const out: EngineEvent[] = [];
+        engine.process(c, out);
+        perCommand.push(out);
+      }
+      batches.push(perCommand);
     }
     const t1 = performance.now();
-    let chars = 0;
+    let bytes = 0;
     for (let i = 0; i < batches.length; i++) {
-      chars += JSON.stringify(commands.slice(i * 100, i * 100 + 100)).length;
-      chars += JSON.stringify(batches[i]).length * 2; // journal events + outbox bodies
+      const text = `${JSON.stringify(commands.slice(i * 100, i * 100 + 100))}\n${JSON.stringify(batches[i])}`;
+      bytes += brotliCompressSync(text, {
+        params: {
+          [zlibConstants.BROTLI_PARAM_QUALITY]: 0,
+          [zlibConstants.BROTLI_PARAM_MODE]: zlibConstants.BROTLI_MODE_TEXT,
+        },
+      }).length;
     }
     const t2 = performance.now();
-    return { engine: t1 - t0, json: t2 - t1, chars };
+    return { engine: t1 - t0, journal: t2 - t1, bytes };
   };
   run();
   const r = run();
   return {
     engineUsPerOrder: Math.round((r.engine * 1000 * 100) / count) / 100,
-    jsonUsPerOrder: Math.round((r.json * 1000 * 100) / count) / 100,
+    journalUsPerOrder: Math.round((r.journal * 1000 * 100) / count) / 100,
   };
 }
 
@@ -480,7 +610,9 @@ function inProcessReference(count: number): { engineUsPerOrder: number; jsonUsPe
 
 async function main(): Promise<void> {
   log(`bench:book — serving the bundled worker with ${SERVER} on ${BASE}`);
-  const { stop, dir } = SERVER === "wrangler" ? await startWrangler() : await startMiniflare();
+  const { stop, dir, child } = SERVER === "wrangler" ? await startWrangler() : await startMiniflare();
+  serverPid = child.pid;
+  bundleDir = dir;
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     process.on(signal, () => {
       stop();
@@ -493,35 +625,60 @@ async function main(): Promise<void> {
     log("RPC from inside the Worker (durable before each reply):");
     // BENCH_ONLY=single,batched,http,fanout runs a subset (skipped figures are reported as 0).
     const only = new Set((process.env.BENCH_ONLY ?? "single,batched,http,fanout").split(","));
-    const skipped: BenchResult = { orders: 0, rpcs: 0, ms: 0, ordersPerSec: 0, rpcsPerSec: 0 };
+    const skipped: BenchResult = {
+      orders: 0,
+      rpcs: 0,
+      ms: 0,
+      ordersPerSec: 0,
+      rpcsPerSec: 0,
+      backlogRows: 0,
+      drainedMs: 0,
+      drainedOrdersPerSec: 0,
+    };
     const pingSeq = await pingBench(1);
     const pingConc = await pingBench(16);
     const single = only.has("single") ? await rpcBench("SINGLE", SINGLE, 1, 1) : skipped;
     const singleConcurrent = only.has("single") ? await rpcBench("SINGLE16", SINGLE, 1, 16) : skipped;
     const batched = only.has("batched") ? await rpcBench("BATCH100", BATCHED, 100, 1) : skipped;
     const batchedConcurrent = only.has("batched") ? await rpcBench("BATCH100X4", BATCHED, 100, 4) : skipped;
+    // The same batches through submitManyJson: the commands go as one JSON text and the events come back as
+    // one, which the caller parses.
+    const batchedJson = only.has("batched") ? await rpcBench("BATCH100J", BATCHED, 100, 1, "json") : skipped;
     const httpRate = only.has("http") ? await httpBench() : { orders: 0, health: 0 };
     const fanout = only.has("fanout") ? await fanoutBench() : { msgsPerSec: 0, gaps: 0, messages: 0, ms: 0 };
     const ref = inProcessReference(100_000);
     log(
       `In-process reference (Node, same flow): engine ${ref.engineUsPerOrder} µs/order, ` +
-        `JSON for journal + outbox ${ref.jsonUsPerOrder} µs/order`,
+        `journal encoding (JSON + Brotli) ${ref.journalUsPerOrder} µs/order`,
     );
-    const perOrderSingleUs = 1e6 / single.ordersPerSec;
-    const perOrderBatchedUs = 1e6 / batched.ordersPerSec;
-    log(
-      `Where the time goes: one order per RPC ≈ ${Math.round(perOrderSingleUs)} µs = RPC round trip ≈ ` +
-        `${Math.round(1e6 / pingSeq)} µs (ping) + one durable SQLite commit (≥ one fsync, ${fsync} ms on this ` +
-        `disk now) + engine and JSON (≈ ${(ref.engineUsPerOrder + ref.jsonUsPerOrder).toFixed(1)} µs). ` +
-        `Batches of 100 ≈ ${perOrderBatchedUs.toFixed(1)} µs/order: engine ≈ ${ref.engineUsPerOrder} µs and ` +
-        `JSON ≈ ${ref.jsonUsPerOrder} µs per order in Node, the rest is the commit (≈ 60 KB per batch), the ` +
-        `structured clone of arguments and results, and the outbox drain sharing the CPU.`,
-    );
+    if (single.ordersPerSec > 0) {
+      log(
+        `Where the time goes, one order per RPC ≈ ${Math.round(1e6 / single.ordersPerSec)} µs: the RPC round ` +
+          `trip ≈ ${Math.round(1e6 / pingSeq)} µs (ping) + one durable SQLite commit (≥ one fsync, ${fsync} ms ` +
+          `on this disk now) + engine and journal encoding.`,
+      );
+    }
+    if (batched.ordersPerSec > 0) {
+      log(
+        `Where the time goes, batches of 100 ≈ ${(1e6 / batched.ordersPerSec).toFixed(1)} µs/order ` +
+          `(${batched.cpuUsPerOrder ?? "?"} µs of server CPU): engine ≈ ${ref.engineUsPerOrder} µs and journal ` +
+          `encoding ≈ ${ref.journalUsPerOrder} µs per order in Node; the rest is the structured clone of the ` +
+          `commands and of the events (${batchedJson.ordersPerSec} orders/s when both travel as JSON ` +
+          `text), the SQLite commit of each batch and garbage collection (see docs/capacity.md). Delivering ` +
+          `the outbox (to 20 UserSessions and the local queue, on workerd's one thread too) costs another ` +
+          `${batched.drainCpuUsPerOrder ?? "?"} µs/order; it runs when workerd's event loop is free, mostly ` +
+          `after the last reply.`,
+      );
+    }
     const summary = {
       ordersPerSec: single.ordersPerSec,
       ordersPerSecConcurrent16: singleConcurrent.ordersPerSec,
       batchedOrdersPerSec: batched.ordersPerSec,
       batchedOrdersPerSecConcurrent4: batchedConcurrent.ordersPerSec,
+      batchedJsonOrdersPerSec: batchedJson.ordersPerSec,
+      batchedDeliveredOrdersPerSec: batched.drainedOrdersPerSec,
+      batchedCpuUsPerOrder: batched.cpuUsPerOrder ?? null,
+      batchedDrainCpuUsPerOrder: batched.drainCpuUsPerOrder ?? null,
       httpOrdersPerSec: httpRate.orders,
       httpHealthReqPerSec: httpRate.health,
       fanoutMsgsPerSec: fanout.msgsPerSec,
@@ -530,7 +687,7 @@ async function main(): Promise<void> {
       pingRpcPerSec: pingSeq,
       pingRpcPerSecConcurrent16: pingConc,
       engineUsPerOrder: ref.engineUsPerOrder,
-      jsonUsPerOrder: ref.jsonUsPerOrder,
+      journalUsPerOrder: ref.journalUsPerOrder,
       fsyncMs: fsync,
       server: SERVER,
       loadAverage: Math.round((loadavg()[0] ?? 0) * 100) / 100,

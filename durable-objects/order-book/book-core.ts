@@ -5,15 +5,17 @@
  *
  * Durability design:
  * - Every committed batch is one journal row (the commands exactly as processed, `now` included, and the
- *   events they produced), written together with the batch's outbox rows in one synchronous transaction.
- *   Replies leave only once that transaction is durable (the object's output gate).
+ *   events they produced), written in one synchronous transaction. Replies leave only once it is durable
+ *   (the object's output gate).
+ * - The journal is also the outbox: a batch is undelivered while its row lies after the outbox's delivery
+ *   cursor (see outbox.ts), so the row that makes a batch durable also puts its events in the outbox.
  * - Recovery is the latest engine snapshot plus a replay of the journal's commands after it. The engine is
  *   deterministic, and each replayed batch must end on the engine seq it recorded, or the wake fails.
  * - Snapshots are taken by the alarm every `snapshotEveryCommands` commands, or after `snapshotMaxAgeMs`
  *   of activity, split into parts under SQLite's 2 MB row limit; the two latest are kept.
  * - Journal rows are pruned once both kept snapshots cover them, the outbox no longer needs them, and
  *   they are older than the audit window (`journalRetentionMs`).
- * - Outbox rows reference their journal row, so each event is stored once however many receivers it has.
+ * - Rows of receivers that fell behind reference their journal row, so each event is stored once.
  * @internal
  */
 import { MatchingEngine } from "../../shared/engine/index.ts";
@@ -54,13 +56,19 @@ export interface RecoveryInfo {
 export interface CommitResult {
   /** The events of each given command, in order (the expiry pass, if any, is not among them). */
   perCommand: EngineEvent[][];
+  /**
+   * For each group of commands (see {@link BookCore.commit}), `JSON.stringify` of its part of
+   * `perCommand`: the journal row is made of these texts, so a caller that wants JSON gets it for free.
+   */
+  groupJson: string[];
   /** Every event of the batch, expiry pass included. */
   events: EngineEvent[];
   /** Sequenced market-data messages (only when asked for). */
   messages: SequencedMessage[] | null;
   /** Halt / resume in this batch: the trading status after it. */
   statusChanged: boolean;
-  outboxRows: number;
+  /** Whether a journal row was written (then the outbox has a batch to deliver). */
+  journaled: boolean;
 }
 
 export class BookCore {
@@ -77,13 +85,11 @@ export class BookCore {
   nextExpiryAt: number | null;
   commandsSinceSnapshot: number;
   lastSnapshotAt: number;
-  private readonly sql: Sql;
 
   private readonly recent: RecentEvents;
 
   private constructor(
     recent: RecentEvents,
-    sql: Sql,
     spec: SymbolSpec,
     engine: MatchingEngine,
     journal: Journal,
@@ -93,7 +99,6 @@ export class BookCore {
     policy: BookPolicy,
   ) {
     this.recent = recent;
-    this.sql = sql;
     this.spec = spec;
     this.engine = engine;
     this.journal = journal;
@@ -155,11 +160,11 @@ export class BookCore {
       spec.symbol,
       spec,
       (id) => recent.get(id) ?? journal.events(id),
+      () => journal.lastId,
       transport,
     );
     return new BookCore(
       recent,
-      sql,
       spec,
       engine,
       journal,
@@ -176,11 +181,20 @@ export class BookCore {
 
   /**
    * Process `commands` (already normalised, `now` filled in) and make the batch durable: one journal row
-   * and its outbox rows in one synchronous transaction. An expiry pass runs first when an open order's
-   * `expiresAt` has come. If the transaction fails the in-memory engine is ahead of storage: the caller
-   * must discard this object (the Durable Object aborts itself) so the next wake rebuilds from storage.
+   * (which also puts its events in the outbox), written synchronously. An expiry pass runs first when an
+   * open order's `expiresAt` has come. If the write fails the in-memory engine is ahead of storage: the
+   * caller must discard this object (the Durable Object aborts itself) so the next wake rebuilds from
+   * storage.
+   *
+   * `groups`: how many of `commands` each caller brought, in order (default: one group of all of them);
+   * `groupJson` of the result has one JSON text per group.
    */
-  commit(commands: readonly EngineCommand[], now: number, buildMessages: boolean): CommitResult {
+  commit(
+    commands: readonly EngineCommand[],
+    now: number,
+    buildMessages: boolean,
+    groups: readonly number[] = [commands.length],
+  ): CommitResult {
     const processed: EngineCommand[] = [];
     const events: EngineEvent[] = [];
     let expired = false;
@@ -190,6 +204,7 @@ export class BookCore {
       this.engine.process(tick, events);
       expired = true;
     }
+    const expiredEvents = events.length;
     const perCommand: EngineEvent[][] = [];
     for (const cmd of commands) {
       const out: EngineEvent[] = [];
@@ -200,10 +215,11 @@ export class BookCore {
     }
     const result: CommitResult = {
       perCommand,
+      groupJson: [],
       events,
       messages: null,
       statusChanged: false,
-      outboxRows: 0,
+      journaled: false,
     };
     if (processed.length === 0) return result;
 
@@ -224,22 +240,33 @@ export class BookCore {
     } else {
       this.mdSeq += countSequenced(events);
     }
+    // The journal keeps the events grouped by processed command (the expiry pass first), built from the
+    // callers' JSON texts: [[events of command 1], [events of command 2], ...].
+    const pieces: string[] = [];
+    if (expired) pieces.push(JSON.stringify(events.slice(0, expiredEvents)));
+    let offset = 0;
+    for (const size of groups) {
+      const json = JSON.stringify(
+        offset === 0 && size === perCommand.length ? perCommand : perCommand.slice(offset, offset + size),
+      );
+      result.groupJson.push(json);
+      if (json.length > 2) pieces.push(json.slice(1, -1));
+      offset += size;
+    }
     const first = events[0];
     const last = events[events.length - 1];
     const mdSeq = this.mdSeq;
-    const written = this.sql.transaction(() => {
-      const journalId = this.journal.append({
-        commands: processed,
-        events,
-        firstSeq: first?.seq ?? 0,
-        lastSeq: last?.seq ?? this.engine.seq,
-        mdSeq,
-        createdAt: now,
-      });
-      return { journalId, outboxRows: this.outbox.enqueue(journalId, events, now) };
+    // One row: the batch is durable and in the outbox (it lies after the delivery cursor) at once.
+    const journalId = this.journal.append({
+      commands: processed,
+      eventsJson: `[${pieces.join(",")}]`,
+      firstSeq: first?.seq ?? 0,
+      lastSeq: last?.seq ?? this.engine.seq,
+      mdSeq,
+      createdAt: now,
     });
-    result.outboxRows = written.outboxRows;
-    if (written.outboxRows > 0) this.recent.add(written.journalId, events);
+    this.recent.add(journalId, events);
+    result.journaled = true;
     this.commandsSinceSnapshot += processed.length;
     return result;
   }
@@ -282,10 +309,10 @@ function earliestExpiry(engine: MatchingEngine): number | null {
 }
 
 /**
- * The events of the latest committed batches that have outbox rows, so the outbox delivers them without
- * reading and parsing their journal row again (that re-read was 7 % of a busy book's profile). Bounded by
- * event count; older batches (a receiver that has been failing for a while, or after a restart) are read
- * from the journal as before.
+ * The events of the latest committed batches, so the outbox delivers them without reading and parsing
+ * their journal row again (that re-read was 7 % of a busy book's profile). Bounded by event count; older
+ * batches (a receiver that has been failing for a while, a long backlog, or after a restart) are read from
+ * the journal.
  */
 class RecentEvents {
   private readonly batches = new Map<number, readonly EngineEvent[]>();

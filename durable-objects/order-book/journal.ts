@@ -3,8 +3,38 @@
  * and the reads recovery needs (latest snapshot, then the journal tail after it).
  * @internal
  */
+import { brotliCompressSync, brotliDecompressSync, constants } from "node:zlib";
 import type { EngineCommand, EngineEvent, EngineSnapshot } from "../../shared/engine/types.ts";
 import type { Sql } from "../sql.ts";
+
+const BROTLI_FASTEST = {
+  params: { [constants.BROTLI_PARAM_QUALITY]: 0, [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_TEXT },
+};
+
+/**
+ * Brotli at its fastest quality: a batch's JSON (which repeats every key) shrinks about 7×, and fewer
+ * bytes make the SQLite commit cheaper by more than the compression costs (measured in workerd: a 60 KB
+ * row commits in ~1 ms, an 8 KB one in ~0.45 ms; compressing 55 KB takes ~0.1 ms).
+ */
+function compress(text: string): ArrayBuffer {
+  const out = brotliCompressSync(text, BROTLI_FASTEST);
+  return out.byteOffset === 0 && out.byteLength === out.buffer.byteLength
+    ? (out.buffer as ArrayBuffer)
+    : (out.buffer.slice(out.byteOffset, out.byteOffset + out.byteLength) as ArrayBuffer);
+}
+
+function decompress(body: ArrayBuffer): string {
+  return brotliDecompressSync(new Uint8Array(body)).toString("utf8");
+}
+
+/** The commands of a joined body (`${commands}\n${events}`). */
+function firstLine(joined: string): string {
+  const end = joined.indexOf("\n");
+  return end === -1 ? joined : joined.slice(0, end);
+}
+
+/** Smaller batches (a single order's is ~1 KB) fit in one page as text, so compressing them saves nothing. */
+const COMPRESS_FROM_CHARS = 4_000;
 
 /**
  * Largest text written to one row, in UTF-16 code units. SQLite in Durable Objects caps a row at 2 MB and
@@ -28,7 +58,11 @@ export function splitText(text: string, size = PART_CHARS): string[] {
 
 export interface JournalEntry {
   commands: readonly EngineCommand[];
-  events: readonly EngineEvent[];
+  /**
+   * JSON text of the batch's events: an array of them, or (what {@link BookCore} writes) an array of
+   * arrays, one per processed command. Readers flatten either.
+   */
+  eventsJson: string;
   /** First and last engine seq of `events` (0 / 0 when there are none). */
   firstSeq: number;
   lastSeq: number;
@@ -63,23 +97,31 @@ export class Journal {
     this.lastId = sql.one<{ id: number | null }>`SELECT max(id) AS id FROM journal`?.id ?? 0;
   }
 
-  /** Append one batch. Call inside the commit transaction. Returns its journal id. */
+  /** Append one batch (one row, or one row and its parts in one transaction). Returns its journal id. */
   append(entry: JournalEntry): number {
     const id = this.lastId + 1;
     const commands = JSON.stringify(entry.commands);
-    const events = JSON.stringify(entry.events);
-    if (commands.length + events.length <= PART_CHARS) {
+    const events = entry.eventsJson;
+    const chars = commands.length + events.length;
+    if (chars < COMPRESS_FROM_CHARS) {
       this.sql
         .run`INSERT INTO journal (id, first_seq, last_seq, md_seq, command_count, created_at, commands, events, parts)
         VALUES (${id}, ${entry.firstSeq}, ${entry.lastSeq}, ${entry.mdSeq}, ${entry.commands.length}, ${entry.createdAt}, ${commands}, ${events}, 0)`;
-    } else {
+    } else if (chars <= PART_CHARS) {
       // JSON.stringify never writes a raw newline, so one joins the two bodies unambiguously.
-      const parts = splitText(`${commands}\n${events}`);
+      const body = compress(`${commands}\n${events}`);
       this.sql
-        .run`INSERT INTO journal (id, first_seq, last_seq, md_seq, command_count, created_at, commands, events, parts)
-        VALUES (${id}, ${entry.firstSeq}, ${entry.lastSeq}, ${entry.mdSeq}, ${entry.commands.length}, ${entry.createdAt}, '', '', ${parts.length})`;
-      parts.forEach((body, part) => {
-        this.sql.run`INSERT INTO journal_parts (journal_id, part, body) VALUES (${id}, ${part}, ${body})`;
+        .run`INSERT INTO journal (id, first_seq, last_seq, md_seq, command_count, created_at, commands, events, body_z, parts)
+        VALUES (${id}, ${entry.firstSeq}, ${entry.lastSeq}, ${entry.mdSeq}, ${entry.commands.length}, ${entry.createdAt}, '', '', ${body}, 0)`;
+    } else {
+      const parts = splitText(`${commands}\n${events}`);
+      this.sql.transaction(() => {
+        this.sql
+          .run`INSERT INTO journal (id, first_seq, last_seq, md_seq, command_count, created_at, commands, events, parts)
+          VALUES (${id}, ${entry.firstSeq}, ${entry.lastSeq}, ${entry.mdSeq}, ${entry.commands.length}, ${entry.createdAt}, '', '', ${parts.length})`;
+        parts.forEach((body, part) => {
+          this.sql.run`INSERT INTO journal_parts (journal_id, part, body) VALUES (${id}, ${part}, ${body})`;
+        });
       });
     }
     this.lastId = id;
@@ -95,15 +137,19 @@ export class Journal {
         last_seq: number;
         md_seq: number;
         commands: string;
+        body_z: ArrayBuffer | null;
         parts: number;
-      }>`SELECT id, last_seq, md_seq, commands, parts FROM journal WHERE id > ${cursor} ORDER BY id LIMIT ${pageSize}`;
+      }>`SELECT id, last_seq, md_seq, commands, body_z, parts FROM journal WHERE id > ${cursor} ORDER BY id LIMIT ${pageSize}`;
       for (const row of rows) {
-        const commands = row.parts === 0 ? row.commands : this.joinedParts(row.id).split("\n", 1)[0];
+        const commands =
+          row.body_z === null && row.parts === 0
+            ? row.commands
+            : firstLine(row.body_z !== null ? decompress(row.body_z) : this.joinedParts(row.id));
         yield {
           id: row.id,
           lastSeq: row.last_seq,
           mdSeq: row.md_seq,
-          commands: JSON.parse(commands ?? "[]") as EngineCommand[],
+          commands: JSON.parse(commands) as EngineCommand[],
         };
         cursor = row.id;
       }
@@ -115,12 +161,19 @@ export class Journal {
   events(id: number): EngineEvent[] {
     const row = this.sql.one<{
       events: string;
+      body_z: ArrayBuffer | null;
       parts: number;
-    }>`SELECT events, parts FROM journal WHERE id = ${id}`;
+    }>`SELECT events, body_z, parts FROM journal WHERE id = ${id}`;
     if (row === undefined) return [];
-    if (row.parts === 0) return JSON.parse(row.events) as EngineEvent[];
-    const joined = this.joinedParts(id);
-    return JSON.parse(joined.slice(joined.indexOf("\n") + 1)) as EngineEvent[];
+    let text: string;
+    if (row.body_z !== null || row.parts > 0) {
+      const joined = row.body_z !== null ? decompress(row.body_z) : this.joinedParts(id);
+      text = joined.slice(joined.indexOf("\n") + 1);
+    } else {
+      text = row.events;
+    }
+    // Rows hold the events flat or grouped by command (see JournalEntry.eventsJson).
+    return (JSON.parse(text) as (EngineEvent | EngineEvent[])[]).flat();
   }
 
   private joinedParts(id: number): string {

@@ -1,18 +1,23 @@
 /**
  * Transactional outbox of an OrderBook.
  *
- * `enqueue` runs inside the commit transaction, so an event is in the outbox exactly when its batch is in
- * the journal. `drain` (called from the alarm) delivers due rows and deletes them only after delivery
- * succeeded: a crash between send and delete sends again, and receivers dedupe on the stable event id.
- * Delivery is therefore at-least-once and the effect exactly-once.
+ * The journal is the outbox. A committed batch is undelivered exactly when its journal row lies after the
+ * delivery cursor (`outbox_cursor.delivered_through`), so an event is in the outbox exactly when its batch
+ * is in the journal, and committing a batch writes nothing but its journal row. `drain` (called from the
+ * alarm) delivers the batches after the cursor and moves the cursor past them only afterwards: a crash
+ * between send and cursor update sends again, and receivers dedupe on the stable event id. Delivery is
+ * therefore at-least-once and the effect exactly-once.
  *
- * One row per committed batch and receiver; it references the batch's journal row, where the events are
- * stored once (writing them again per receiver would triple the bytes each commit writes).
- * - `session` rows: the batch's events about one account, delivered with `UserSession.applyBookEvents`.
- *   Rows of one account are delivered in order, and a failing account is retried with back-off without
- *   holding up the others.
- * - `queue` rows: the batch's events (all but L2 deltas) as {@link TradeEventMessage}s for the
- *   `trade-events` Queue, packed 100 to a message (shared/queue-pack.ts) and sent with `sendBatch`.
+ * Receivers of a batch:
+ * - each account concerned: the batch's events about it, delivered with `UserSession.applyBookEvents`
+ *   (one call per account per drain round, carrying every batch of the round);
+ * - the `trade-events` Queue: the batch's events (all but L2 deltas) as {@link TradeEventMessage}s, packed
+ *   into Queue messages (shared/queue-pack.ts) and sent with `sendBatch`.
+ *
+ * A receiver that fails does not hold up the others: its part of each batch is written to the `outbox`
+ * table (one row per batch and receiver, referencing the journal row where the events are stored once) in
+ * the same transaction that moves the cursor, and retried with back-off. Its later batches join that table
+ * behind the failed one (with no back-off of their own), so each account sees its events in order.
  * @internal
  */
 import {
@@ -78,8 +83,10 @@ export interface OutboxPolicy {
    * arms it. It is also the extra delay before a resting order's owner hears of a fill.
    */
   delayMs: number;
-  /** Rows read per drain round. */
+  /** Outbox-table rows (receivers that fell behind) read per drain round. */
   rowsPerRound: number;
+  /** Journal batches after the cursor delivered per drain round. */
+  batchesPerRound: number;
   /** Rounds per alarm before it re-arms itself (keeps one alarm invocation short). */
   roundsPerAlarm: number;
   /** Concurrent UserSession deliveries. */
@@ -92,6 +99,7 @@ export interface OutboxPolicy {
 export const DEFAULT_OUTBOX_POLICY: OutboxPolicy = {
   delayMs: 20,
   rowsPerRound: 500,
+  batchesPerRound: 100,
   roundsPerAlarm: 20,
   sessionConcurrency: 16,
   retryBaseMs: 250,
@@ -99,11 +107,11 @@ export const DEFAULT_OUTBOX_POLICY: OutboxPolicy = {
 };
 
 export interface DrainReport {
-  /** Rows delivered and deleted. */
+  /** Deliveries that succeeded: (batch, receiver) pairs. */
   delivered: number;
-  /** Rows whose delivery failed this time (rescheduled). */
+  /** (batch, receiver) pairs whose delivery failed this time (rescheduled). */
   failed: number;
-  /** Earliest time a remaining row is due, or null when the outbox is empty. */
+  /** Earliest time remaining work is due, or null when the outbox is empty. */
   nextDueAt: number | null;
 }
 
@@ -115,6 +123,17 @@ interface OutboxRow {
   attempts: number;
 }
 
+/** One receiver's part of the batches after the cursor that goes to the `outbox` table. */
+interface Spill {
+  destination: "session" | "queue";
+  account: string | null;
+  /** The journal rows holding this receiver's events, with the number of its events in each. */
+  batches: Map<number, number>;
+  /** False: not tried, it waits behind an earlier row of the same receiver. */
+  attempted: boolean;
+  error: unknown;
+}
+
 export class Outbox {
   transport: OutboxTransport;
   policy: OutboxPolicy;
@@ -122,6 +141,10 @@ export class Outbox {
   private readonly symbol: string;
   private readonly sizes: { tickSize: string; lotSize: string };
   private readonly events: EventSource;
+  /** Id of the last committed journal row. */
+  private readonly lastJournalId: () => number;
+  /** Journal rows up to here are delivered, or have their undelivered parts in the `outbox` table. */
+  private cursor: number;
   private draining: Promise<DrainReport> | null = null;
 
   constructor(
@@ -129,6 +152,7 @@ export class Outbox {
     symbol: string,
     sizes: { tickSize: string; lotSize: string },
     events: EventSource,
+    lastJournalId: () => number,
     transport: OutboxTransport,
     policy: OutboxPolicy = DEFAULT_OUTBOX_POLICY,
   ) {
@@ -136,47 +160,79 @@ export class Outbox {
     this.symbol = symbol;
     this.sizes = sizes;
     this.events = events;
+    this.lastJournalId = lastJournalId;
     this.transport = transport;
     this.policy = policy;
+    this.cursor =
+      sql.one<{ through: number }>`SELECT delivered_through AS through FROM outbox_cursor WHERE id = 1`
+        ?.through ?? 0;
+  }
+
+  /** Oldest journal row the outbox still needs (null when everything is delivered). */
+  oldestJournalId(): number | null {
+    const row = this.sql.one<{ j: number | null }>`SELECT min(journal_id) AS j FROM outbox`?.j ?? null;
+    const fresh = this.lastJournalId() > this.cursor ? this.cursor + 1 : null;
+    if (row === null) return fresh;
+    return fresh === null ? row : Math.min(row, fresh);
   }
 
   /**
-   * Write the outbox rows of journal row `journalId` (whose events are `events`): one queue row when any
-   * event is published, and one session row per account concerned. Call inside the commit transaction.
-   * Returns the rows written.
+   * Undelivered work: rows of receivers that fell behind plus committed batches after the cursor; and how
+   * many of the rows failed at least once.
    */
-  enqueue(journalId: number, events: readonly EngineEvent[], now: number): number {
-    let published = 0;
-    let perAccount: Map<string, number> | undefined;
-    for (const e of events) {
-      if (e.type === "book") continue;
-      published++;
-      if (!isAccountEvent(e)) continue;
-      perAccount ??= new Map();
-      for (const account of accountsOf(e)) perAccount.set(account, (perAccount.get(account) ?? 0) + 1);
-    }
-    let rows = 0;
-    if (published > 0) {
-      this.sql.run`INSERT INTO outbox (journal_id, destination, account, event_count, created_at)
-        VALUES (${journalId}, 'queue', NULL, ${published}, ${now})`;
-      rows++;
-    }
-    if (perAccount !== undefined) {
-      for (const [account, count] of perAccount) {
-        this.sql.run`INSERT INTO outbox (journal_id, destination, account, event_count, created_at)
-          VALUES (${journalId}, 'session', ${account}, ${count}, ${now})`;
-        rows++;
+  pending(): { rows: number; failing: number } {
+    const row = this.sql.one<{ rows: number; failing: number | null }>`
+      SELECT count(*) AS rows, sum(attempts > 0) AS failing FROM outbox`;
+    return {
+      rows: (row?.rows ?? 0) + Math.max(0, this.lastJournalId() - this.cursor),
+      failing: row?.failing ?? 0,
+    };
+  }
+
+  /**
+   * Earliest time a drain can deliver something, or null when empty. Batches after the cursor are due at
+   * once; a receiver waiting for a retry is due when its latest back-off ends (its newer rows wait behind
+   * the failed one).
+   */
+  nextDueAt(): number | null {
+    if (this.lastJournalId() > this.cursor) return 0;
+    return (
+      this.sql.one<{ t: number | null }>`SELECT min(due) AS t FROM (
+        SELECT max(next_attempt_at) AS due FROM outbox WHERE destination = 'session' GROUP BY account
+        UNION ALL
+        SELECT max(next_attempt_at) AS due FROM outbox WHERE destination = 'queue')`?.t ?? null
+    );
+  }
+
+  /**
+   * Deliver what is due. Safe to call again while a drain runs (it joins the running one) and after a
+   * crash (what was not recorded as delivered is simply sent again).
+   */
+  drain(now: () => number): Promise<DrainReport> {
+    this.draining ??= this.drainRounds(now).finally(() => {
+      this.draining = null;
+    });
+    return this.draining;
+  }
+
+  private async drainRounds(now: () => number): Promise<DrainReport> {
+    const report: DrainReport = { delivered: 0, failed: 0, nextDueAt: null };
+    for (let round = 0; round < this.policy.roundsPerAlarm; round++) {
+      // Rows of receivers that fell behind first, so that their newer batches find them gone.
+      const behind = await this.retryRound(now(), now);
+      const fresh = await this.freshRound(now);
+      report.delivered += behind.delivered + fresh.delivered;
+      report.failed += behind.failed + fresh.failed;
+      const more = behind.read >= this.policy.rowsPerRound || this.lastJournalId() > this.cursor;
+      if (!more || behind.delivered + behind.failed + fresh.delivered + fresh.failed + fresh.read === 0) {
+        break;
       }
     }
-    return rows;
+    report.nextDueAt = this.nextDueAt();
+    return report;
   }
 
-  /** Oldest journal row an undelivered outbox row still needs (null when the outbox is empty). */
-  oldestJournalId(): number | null {
-    return this.sql.one<{ j: number | null }>`SELECT min(journal_id) AS j FROM outbox`?.j ?? null;
-  }
-
-  /** The account events of a journal row, stamped with their ids, by account (one pass over the row). */
+  /** The account events of a batch, stamped with their ids, by account (one pass over the batch). */
   private accountEvents(batch: readonly EngineEvent[]): Map<string, AccountBookEvent[]> {
     const out = new Map<string, AccountBookEvent[]>();
     for (const e of batch) {
@@ -195,65 +251,195 @@ export class Outbox {
     return out;
   }
 
-  private queueMessages(batch: readonly EngineEvent[]): TradeEventMessage[] {
-    const out: TradeEventMessage[] = [];
+  private queueMessages(batch: readonly EngineEvent[], out: TradeEventMessage[]): void {
     for (const e of batch) {
       const m = tradeEventMessage(this.symbol, this.sizes, e);
       if (m !== null) out.push(m);
     }
-    return out;
   }
 
-  /** Rows waiting for delivery. */
-  pending(): { rows: number; failing: number } {
-    const row = this.sql.one<{ rows: number; failing: number | null }>`
-      SELECT count(*) AS rows, sum(attempts > 0) AS failing FROM outbox`;
-    return { rows: row?.rows ?? 0, failing: row?.failing ?? 0 };
+  /** Deliver `events` to one account in calls of at most {@link SESSION_BATCH} events. */
+  private async deliver(account: string, events: AccountBookEvent[]): Promise<void> {
+    for (let i = 0; i < events.length; i += SESSION_BATCH) {
+      await this.transport.deliverToSession(
+        account,
+        this.symbol,
+        i === 0 && events.length <= SESSION_BATCH ? events : events.slice(i, i + SESSION_BATCH),
+      );
+    }
+  }
+
+  /** Run `work` for each item with at most `concurrency` of them at a time. */
+  private async eachConcurrently<T>(items: readonly T[], work: (item: T) => Promise<void>): Promise<void> {
+    let next = 0;
+    const worker = async () => {
+      while (next < items.length) await work(items[next++] as T);
+    };
+    await Promise.all(Array.from({ length: Math.min(this.policy.sessionConcurrency, items.length) }, worker));
   }
 
   /**
-   * Earliest time a drain can deliver something, or null when empty. An account waiting for a retry is
-   * due when its latest back-off ends (its newer rows wait behind the failed one).
+   * Deliver the committed batches after the cursor (up to `batchesPerRound`), then, in one transaction,
+   * record the parts that could not be delivered in the `outbox` table and move the cursor past them.
    */
-  nextDueAt(): number | null {
-    return (
-      this.sql.one<{ t: number | null }>`SELECT min(due) AS t FROM (
-        SELECT max(next_attempt_at) AS due FROM outbox WHERE destination = 'session' GROUP BY account
-        UNION ALL
-        SELECT min(next_attempt_at) AS due FROM outbox WHERE destination = 'queue')`?.t ?? null
+  private async freshRound(now: () => number): Promise<{ delivered: number; failed: number; read: number }> {
+    const from = this.cursor;
+    const to = Math.min(this.lastJournalId(), from + this.policy.batchesPerRound);
+    if (to <= from) return { delivered: 0, failed: 0, read: 0 };
+
+    // Receivers with rows in the table wait behind them, so each sees its events in order.
+    const behind = this.sql<{ destination: string; account: string | null }>`
+      SELECT DISTINCT destination, account FROM outbox`;
+    const sessionsBehind = new Set<string>();
+    let queueBehind = false;
+    for (const r of behind) {
+      if (r.destination === "queue") queueBehind = true;
+      else if (r.account !== null) sessionsBehind.add(r.account);
+    }
+
+    const perAccount = new Map<string, { events: AccountBookEvent[]; batches: Map<number, number> }>();
+    const messages: TradeEventMessage[] = [];
+    /** Journal id of each batch with queue messages, and the index one past its last message. */
+    const queueBatches: { journalId: number; end: number }[] = [];
+    for (let journalId = from + 1; journalId <= to; journalId++) {
+      const batch = this.events(journalId);
+      if (batch.length === 0) continue;
+      for (const [account, events] of this.accountEvents(batch)) {
+        let entry = perAccount.get(account);
+        if (entry === undefined) {
+          entry = { events: [], batches: new Map() };
+          perAccount.set(account, entry);
+        }
+        for (const e of events) entry.events.push(e);
+        entry.batches.set(journalId, events.length);
+      }
+      const before = messages.length;
+      this.queueMessages(batch, messages);
+      if (messages.length > before) queueBatches.push({ journalId, end: messages.length });
+    }
+
+    const spills: Spill[] = [];
+    let delivered = 0;
+    const sendable: [string, { events: AccountBookEvent[]; batches: Map<number, number> }][] = [];
+    for (const [account, entry] of perAccount) {
+      if (sessionsBehind.has(account)) {
+        spills.push({
+          destination: "session",
+          account,
+          batches: entry.batches,
+          attempted: false,
+          error: null,
+        });
+      } else sendable.push([account, entry]);
+    }
+    const sessions = this.eachConcurrently(sendable, async ([account, entry]) => {
+      try {
+        await this.deliver(account, entry.events);
+        delivered += entry.batches.size;
+      } catch (error) {
+        spills.push({ destination: "session", account, batches: entry.batches, attempted: true, error });
+      }
+    });
+    /** The queue's part of `queueBatches[first..]`: journal id → its number of messages. */
+    const queueCounts = (first: number) => {
+      const counts = new Map<number, number>();
+      let start = first === 0 ? 0 : (queueBatches[first - 1]?.end ?? 0);
+      for (const b of queueBatches.slice(first)) {
+        counts.set(b.journalId, b.end - start);
+        start = b.end;
+      }
+      return counts;
+    };
+    const queue = (async () => {
+      if (queueBatches.length === 0) return;
+      if (queueBehind) {
+        spills.push({
+          destination: "queue",
+          account: null,
+          batches: queueCounts(0),
+          attempted: false,
+          error: null,
+        });
+        return;
+      }
+      let sent = 0;
+      let finished = 0;
+      try {
+        while (sent < messages.length) {
+          const chunk = messages.slice(sent, sent + QUEUE_BATCH);
+          await this.transport.publish(chunk);
+          sent += chunk.length;
+          while (finished < queueBatches.length && (queueBatches[finished]?.end ?? 0) <= sent) {
+            finished++;
+            delivered++;
+          }
+        }
+      } catch (error) {
+        // The batches not completely sent are retried (messages of theirs already sent go again).
+        spills.push({
+          destination: "queue",
+          account: null,
+          batches: queueCounts(finished),
+          attempted: true,
+          error,
+        });
+      }
+    })();
+    await Promise.all([sessions, queue]);
+
+    const at = now();
+    let failed = 0;
+    this.sql.transaction(() => {
+      // Per receiver, rows go in journal order (`batches` was filled that way), which the retries keep.
+      for (const spill of spills) {
+        const message = spill.attempted ? errorText(spill.error) : null;
+        const attempts = spill.attempted ? 1 : 0;
+        const nextAttemptAt = spill.attempted ? at + this.backoff(0) : 0;
+        for (const [journalId, count] of spill.batches) {
+          this.sql
+            .run`INSERT INTO outbox (journal_id, destination, account, event_count, created_at, attempts, next_attempt_at, last_error)
+            VALUES (${journalId}, ${spill.destination}, ${spill.account}, ${count}, ${at}, ${attempts}, ${nextAttemptAt}, ${message})`;
+          if (spill.attempted) failed++;
+        }
+      }
+      this.sql.run`UPDATE outbox_cursor SET delivered_through = ${to} WHERE id = 1`;
+    });
+    this.cursor = to;
+    this.warn(spills.find((s) => s.attempted)?.error, failed);
+    return { delivered, failed, read: to - from };
+  }
+
+  /** Back-off after `attempts` failed attempts so far. */
+  private backoff(attempts: number): number {
+    return Math.min(this.policy.retryMaxMs, this.policy.retryBaseMs * 2 ** attempts);
+  }
+
+  /** One log line per round with failures: how many (batch, receiver) rows, and the first error. */
+  private warn(error: unknown, rows: number): void {
+    if (rows === 0) return;
+    console.warn(
+      JSON.stringify({
+        level: "warn",
+        msg: "outbox delivery failed",
+        symbol: this.symbol,
+        rows,
+        error: errorText(error),
+      }),
     );
   }
 
-  /**
-   * Deliver due rows. Safe to call again while a drain runs (it joins the running one) and after a crash
-   * (undeleted rows are simply sent again).
-   */
-  drain(now: () => number): Promise<DrainReport> {
-    this.draining ??= this.drainRounds(now).finally(() => {
-      this.draining = null;
-    });
-    return this.draining;
-  }
-
-  private async drainRounds(now: () => number): Promise<DrainReport> {
-    const report: DrainReport = { delivered: 0, failed: 0, nextDueAt: null };
-    for (let round = 0; round < this.policy.roundsPerAlarm; round++) {
-      const { delivered, failed, read } = await this.round(now(), now);
-      report.delivered += delivered;
-      report.failed += failed;
-      if (read < this.policy.rowsPerRound || delivered + failed === 0) break;
-    }
-    report.nextDueAt = this.nextDueAt();
-    return report;
-  }
-
-  private async round(
+  /** Deliver the due rows of the `outbox` table (receivers that fell behind), oldest first. */
+  private async retryRound(
     at: number,
     now: () => number,
   ): Promise<{ delivered: number; failed: number; read: number }> {
+    // A receiver with a row waiting for a retry is skipped altogether, so each sees its events in order.
     const rows = this.sql<OutboxRow & Record<string, string | number | null>>`
-      SELECT id, journal_id, destination, account, attempts FROM outbox
-      WHERE next_attempt_at <= ${at} ORDER BY id LIMIT ${this.policy.rowsPerRound}`;
+      SELECT id, journal_id, destination, account, attempts FROM outbox AS o
+      WHERE next_attempt_at <= ${at} AND NOT EXISTS (
+        SELECT 1 FROM outbox AS w
+        WHERE w.destination = o.destination AND w.account IS o.account AND w.next_attempt_at > ${at})
+      ORDER BY id LIMIT ${this.policy.rowsPerRound}`;
     if (rows.length === 0) return { delivered: 0, failed: 0, read: 0 };
     // Each journal row is read and parsed once per round, however many receivers it has.
     const batches = new Map<number, EngineEvent[]>();
@@ -274,18 +460,11 @@ export class Outbox {
       }
       return split.get(account) ?? [];
     };
-    // Accounts with an earlier row waiting for a retry are skipped, so each account sees its events in order.
-    const backingOff = new Set(
-      this.sql<{ account: string }>`
-        SELECT DISTINCT account FROM outbox WHERE destination = 'session' AND next_attempt_at > ${at}`.map(
-        (r) => r.account,
-      ),
-    );
     const sessions = new Map<string, OutboxRow[]>();
     const queueRows: OutboxRow[] = [];
     for (const row of rows) {
       if (row.destination === "queue") queueRows.push(row);
-      else if (row.account !== null && !backingOff.has(row.account)) {
+      else if (row.account !== null) {
         const list = sessions.get(row.account);
         if (list === undefined) sessions.set(row.account, [row]);
         else list.push(row);
@@ -294,29 +473,18 @@ export class Outbox {
     const done: number[] = [];
     const failures: { rows: OutboxRow[]; error: unknown }[] = [];
 
-    const accounts = [...sessions];
-    let next = 0;
-    const worker = async () => {
-      while (next < accounts.length) {
-        const entry = accounts[next++];
-        if (entry === undefined) break;
-        const [account, accountRows] = entry;
-        const events = accountRows.flatMap((r) => eventsFor(r.journal_id, account));
-        try {
-          for (let i = 0; i < events.length; i += SESSION_BATCH) {
-            await this.transport.deliverToSession(account, this.symbol, events.slice(i, i + SESSION_BATCH));
-          }
-          for (const r of accountRows) done.push(r.id);
-        } catch (error) {
-          failures.push({ rows: accountRows, error });
-        }
+    const deliveries = this.eachConcurrently([...sessions], async ([account, accountRows]) => {
+      try {
+        await this.deliver(
+          account,
+          accountRows.flatMap((r) => eventsFor(r.journal_id, account)),
+        );
+        for (const r of accountRows) done.push(r.id);
+      } catch (error) {
+        failures.push({ rows: accountRows, error });
       }
-    };
-    const queueDelivery = this.publishRows(queueRows, batchOf, done, failures);
-    await Promise.all([
-      ...Array.from({ length: Math.min(this.policy.sessionConcurrency, accounts.length) }, worker),
-      queueDelivery,
-    ]);
+    });
+    await Promise.all([deliveries, this.publishRows(queueRows, batchOf, done, failures)]);
 
     const retryAt = now();
     this.sql.transaction(() => {
@@ -325,26 +493,16 @@ export class Outbox {
         this.sql.run`DELETE FROM outbox WHERE id IN (SELECT value FROM json_each(${ids}))`;
       }
       for (const { rows: failed, error } of failures) {
-        const message = (error instanceof Error ? error.message : String(error)).slice(0, 500);
+        const message = errorText(error);
         for (const r of failed) {
-          const delay = Math.min(this.policy.retryMaxMs, this.policy.retryBaseMs * 2 ** r.attempts);
-          this.sql.run`UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ${retryAt + delay},
+          this.sql
+            .run`UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ${retryAt + this.backoff(r.attempts)},
             last_error = ${message} WHERE id = ${r.id}`;
         }
       }
     });
     const failed = failures.reduce((n, f) => n + f.rows.length, 0);
-    if (failed > 0) {
-      console.warn(
-        JSON.stringify({
-          level: "warn",
-          msg: "outbox delivery failed",
-          symbol: this.symbol,
-          rows: failed,
-          error: failures.map((f) => (f.error instanceof Error ? f.error.message : String(f.error)))[0],
-        }),
-      );
-    }
+    this.warn(failures[0]?.error, failed);
     return { delivered: done.length, failed, read: rows.length };
   }
 
@@ -364,7 +522,7 @@ export class Outbox {
     /** Index into `messages` one past each row's last message. */
     const ends: number[] = [];
     for (const row of rows) {
-      for (const m of this.queueMessages(batchOf(row.journal_id))) messages.push(m);
+      this.queueMessages(batchOf(row.journal_id), messages);
       ends.push(messages.length);
     }
     let sent = 0;
@@ -383,4 +541,8 @@ export class Outbox {
       failures.push({ rows: rows.slice(finished), error });
     }
   }
+}
+
+function errorText(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).slice(0, 500);
 }

@@ -131,7 +131,9 @@ marketData.post("/v2/dev/book/:symbol/admin/:action", async (c) => {
 /**
  * Drive the book from inside the Worker, so the figure is the object's own rate rather than the HTTP
  * client's: `count` orders of a deterministic workload, `batch` per RPC (1 → `submit`, otherwise
- * `submitMany`), `concurrency` RPCs in flight. Answers the elapsed time and rates.
+ * `submitMany`; with `reply: "json"`, `submitManyJson` of the batch's JSON text, whose answer is parsed
+ * here), `concurrency` RPCs in flight. Answers the elapsed time and rates, and how many outbox entries
+ * were still undelivered then.
  */
 marketData.post("/v2/dev/book/:symbol/bench", async (c) => {
   const symbol = devSymbol(c);
@@ -146,6 +148,7 @@ marketData.post("/v2/dev/book/:symbol/bench", async (c) => {
   const seed = num("seed", 1, 2 ** 31);
   const centre = num("centre", 10_000, 1_000_000);
   const idPrefix = typeof opts.idPrefix === "string" ? opts.idPrefix.slice(0, 40) : `b${Date.now()}`;
+  const json = opts.reply === "json";
   const commands = workload({ seed, count, idPrefix, centre });
   const book = orderBook(c.env, symbol);
   await book.ping();
@@ -158,21 +161,44 @@ marketData.post("/v2/dev/book/:symbol/bench", async (c) => {
     while (next < chunks.length) {
       const chunk = chunks[next++] as BookCommand[];
       if (batch === 1) events += (await book.submit(chunk[0] as BookCommand)).length;
-      else for (const list of await book.submitMany(chunk)) events += list.length;
+      else if (json) {
+        const text = await book.submitManyJson(JSON.stringify(chunk));
+        for (const list of JSON.parse(text) as unknown[][]) events += list.length;
+      } else for (const list of await book.submitMany(chunk)) events += list.length;
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, chunks.length) }, worker));
   const ms = Math.max(1, Date.now() - started);
+  // The outbox drains behind the replies: how far behind it was when the last reply came (see /drained).
+  const backlogRows = (await book.outboxStatus()).pending;
   return c.json({
     orders: count,
     batch,
+    reply: json ? "json" : "events",
     concurrency,
     rpcs: chunks.length,
     events,
     ms,
     ordersPerSec: Math.round((count * 1000) / ms),
     rpcsPerSec: Math.round((chunks.length * 1000) / ms),
+    backlogRows,
   });
+});
+
+/**
+ * Wait (up to 60 s) until the book's outbox is empty: every event delivered to its UserSession and
+ * published. Answers how long that took.
+ */
+marketData.post("/v2/dev/book/:symbol/drained", async (c) => {
+  const book = orderBook(c.env, devSymbol(c));
+  const started = Date.now();
+  const deadline = started + 60_000;
+  let pending = (await book.outboxStatus()).pending;
+  while (pending > 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 10));
+    pending = (await book.outboxStatus()).pending;
+  }
+  return c.json({ ms: Date.now() - started, pending });
 });
 
 /** Baseline: `count` no-op RPCs (`ping`) to the same object, to separate RPC cost from book work. */
