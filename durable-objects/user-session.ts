@@ -579,7 +579,9 @@ export class UserSession extends DurableObject<Env> {
       await this.alarmClock.arm(now + PENDING_SETTLE_MS);
       let answers: EngineEvent[][] | null = null;
       try {
-        answers = await this.book(symbol).submitMany(prepared.map((p) => p.order.command));
+        // As text: one JSON string crosses the RPC boundary instead of a structured clone of every event.
+        const text = await this.book(symbol).submitManyJson(prepared.map((p) => p.order.command));
+        answers = JSON.parse(text) as EngineEvent[][];
       } catch (err) {
         console.error(JSON.stringify({ level: "error", msg: "book submitMany failed", error: String(err) }));
       }
