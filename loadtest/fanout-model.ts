@@ -17,7 +17,7 @@ import { Rng, Zipf } from "./scenario/rng.ts";
 export interface MeasuredCosts {
   /** One OrderBook, one order per RPC, one in flight, durable before the reply: orders/s. */
   bookOrdersPerSec: number;
-  /** One OrderBook, `submitMany` batches of 100: orders/s. */
+  /** One OrderBook, batches of 100 through `submitManyJson` (what ingress objects would call): orders/s. */
   bookBatchedOrdersPerSec: number;
   /** Messages per second one object writes to its WebSockets (fan-out to 1,000 sockets). */
   fanoutMsgsPerSec: number;
@@ -103,7 +103,7 @@ export const DEFAULT_LIMITS: PlatformLimits = {
  */
 export const DEFAULT_COSTS: MeasuredCosts = {
   bookOrdersPerSec: 1_143,
-  bookBatchedOrdersPerSec: 23_952,
+  bookBatchedOrdersPerSec: 32_552,
   fanoutMsgsPerSec: 17_521,
   rpcPerSec: 5_357,
   userSessionOpsPerSec: 64,
