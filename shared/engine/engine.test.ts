@@ -635,7 +635,7 @@ describe("snapshot and restore", () => {
 
 describe("order ids", () => {
   it("treats ids that differ only in the middle as distinct, and switches to hashing every character", () => {
-    // Same first 4 and last 12 characters: the sampled id hash gives all of them the same value.
+    // Same length and last 8 characters: the sampled id hash gives all of them the same value.
     const id = (n: number) => `ord-${String(n).padStart(10, "0")}-000000000000`;
     const e = engine({}, { closedOrderMemory: 50 });
     expect(e.idHashing).toBe("sampled");

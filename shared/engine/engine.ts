@@ -298,8 +298,8 @@ export class MatchingEngine {
     return this._open;
   }
   /**
-   * Which id hash the indexes use: `sampled` (at most 16 characters of an id) until ids collide there,
-   * then `full` for good. Speed only, never results.
+   * Which id hash the indexes use: `sampled` (at most 16 characters of an id, 8 of a UUID) until ids
+   * collide there, then `full` for good. Speed only, never results.
    * @internal
    */
   get idHashing(): "sampled" | "full" {

@@ -28,9 +28,10 @@ describe("hashIdSampled", () => {
     expect(seen.size).toBeGreaterThan(9_990);
   });
 
-  it("reads only the first 4 and last 12 characters of a long id", () => {
-    expect(hashIdSampled("abcd-MIDDLE-ONE-0123456789ab")).toBe(hashIdSampled("abcd-middle-two-0123456789ab"));
-    expect(hashIdSampled("abcd-middle-0123456789ab")).not.toBe(hashIdSampled("abce-middle-0123456789ab"));
+  it("reads only the length and the last 8 characters of a long id", () => {
+    expect(hashIdSampled("abcd-MIDDLE-ONE-0123456789ab")).toBe(hashIdSampled("wxyz-middle-two-0123456789ab"));
+    expect(hashIdSampled("abcd-middle-0123456789ab")).not.toBe(hashIdSampled("abcd-middle-0123456789ac"));
+    expect(hashIdSampled("abcd-middle-0123456789ab")).not.toBe(hashIdSampled("abcd-middle-00123456789ab"));
   });
 });
 

@@ -8,8 +8,8 @@
  * match. Measured on the bench workload this halved the cost of a replace (see docs/engine.md).
  *
  * Hashing is the largest share of that cost (a JS `charCodeAt` loop, two ids per replace), so the engine
- * starts with `hashIdSampled`, which reads at most 16 characters of an id, and switches for good to
- * `hashId` (every character) when ids turn out to collide on those characters: the index counts
+ * starts with `hashIdSampled`, which reads at most 16 characters of an id (8 of a UUID), and switches
+ * for good to `hashId` (every character) when ids turn out to collide on those characters: the index counts
  * "false matches" (equal hashes, different ids), which well-spread hashes essentially never produce.
  *
  * The hash only affects speed, never results, so the engine stays deterministic.
@@ -37,20 +37,18 @@ export function hashId(id: string): number {
 
 /**
  * Hash of the characters that tell ids apart in practice: all of an id of up to 16 characters; for longer
- * ids the length, the first 4 and the last 12 characters (a UUID v4 keeps 64 random bits there, a counter
- * or a ULID's random part sits at the end). Ids that differ only elsewhere collide, which the indexes
- * notice (`HashStats.falseMatches`); the engine then rehashes everything with `hashId`.
+ * ids the length and the last 8 characters (32 random bits of a UUID v4; a counter or a ULID's random part
+ * sits at the end too). Ids that differ only elsewhere collide, which the indexes notice
+ * (`HashStats.falseMatches`); the engine then rehashes everything with `hashId`. Reading 8 characters
+ * rather than 16 (it used to read the first 4 and the last 12) halves the cost of hashing, the largest
+ * share of a replace that is not a cache miss; 32 random bits are as many as the 32-bit hash can use.
  */
 export function hashIdSampled(id: string): number {
   const n = id.length;
   if (n <= 16) return hashId(id);
   let a = 0x9e3779b9 ^ n;
   let b = 0x85ebca6b;
-  a = Math.imul(a ^ id.charCodeAt(0), 0x01000193);
-  b = Math.imul(b ^ id.charCodeAt(1), 0x5bd1e995);
-  a = Math.imul(a ^ id.charCodeAt(2), 0x01000193);
-  b = Math.imul(b ^ id.charCodeAt(3), 0x5bd1e995);
-  for (let i = n - 12; i < n; i += 2) {
+  for (let i = n - 8; i < n; i += 2) {
     a = Math.imul(a ^ id.charCodeAt(i), 0x01000193);
     b = Math.imul(b ^ id.charCodeAt(i + 1), 0x5bd1e995);
   }

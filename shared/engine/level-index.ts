@@ -9,12 +9,20 @@
  */
 /** Levels from the best that `find` scans before it binary searches. */
 const SCAN = 16;
+/** Slots of the price → level cache (a power of two). */
+const CACHE = 64;
 
 export class LevelIndex {
   readonly dir: number;
   keys: Float64Array;
   levels: Int32Array;
   n = 0;
+  /**
+   * Direct-mapped cache of present levels, slot `price & (CACHE - 1)`: price (0 = empty) and level id.
+   * Moves land on a few dozen prices near the top of the book, so most `find`s end here.
+   */
+  private readonly cachePrice = new Float64Array(CACHE);
+  private readonly cacheLevel = new Int32Array(CACHE);
 
   constructor(dir: 1 | -1, capacity = 64) {
     this.dir = dir;
@@ -41,22 +49,35 @@ export class LevelIndex {
   }
 
   /**
-   * Level id at `price`, or -1. Activity clusters near the top of the book, so the first `SCAN` levels
-   * from the best are scanned linearly (one mispredicted branch at the end, where a binary search
-   * mispredicts about every other step), then the rest is binary searched.
+   * Level id at `price`, or -1. Activity clusters near the top of the book, so after the cache the first
+   * `SCAN` levels from the best are scanned linearly (one mispredicted branch at the end, where a binary
+   * search mispredicts about every other step), then the rest is binary searched.
    */
   find(price: number): number {
+    const c = price & (CACHE - 1);
+    if (this.cachePrice[c] === price) return this.cacheLevel[c] as number;
     const key = price * this.dir;
     const keys = this.keys;
     const n = this.n;
     const stop = n > SCAN ? n - SCAN : 0;
-    for (let i = n - 1; i >= stop; i--) {
+    let level = -1;
+    let i = n - 1;
+    for (; i >= stop; i--) {
       const k = keys[i] as number;
-      if (k <= key) return k === key ? (this.levels[i] as number) : -1;
+      if (k <= key) {
+        if (k === key) level = this.levels[i] as number;
+        break;
+      }
     }
-    if (stop === 0) return -1;
-    const pos = this.lowerBound(key);
-    return pos < n && keys[pos] === key ? (this.levels[pos] as number) : -1;
+    if (i < stop && stop > 0) {
+      const pos = this.lowerBound(key);
+      if (pos < n && keys[pos] === key) level = this.levels[pos] as number;
+    }
+    if (level !== -1) {
+      this.cachePrice[c] = price;
+      this.cacheLevel[c] = level;
+    }
+    return level;
   }
 
   /** Insert a level for `price` (which must not be present). */
@@ -74,10 +95,14 @@ export class LevelIndex {
     this.keys[pos] = key;
     this.levels[pos] = level;
     this.n = n + 1;
+    const c = price & (CACHE - 1);
+    this.cachePrice[c] = price;
+    this.cacheLevel[c] = level;
   }
 
   /** Remove the level at `price` (which must be present). */
   remove(price: number): void {
+    this.forget(price);
     const key = price * this.dir;
     const n = this.n;
     if (this.keys[n - 1] === key) {
@@ -93,11 +118,18 @@ export class LevelIndex {
   /** Remove the best level. */
   removeBest(): void {
     this.n--;
+    this.forget((this.keys[this.n] as number) * this.dir);
   }
 
   /** Level id at position `i` counted from the best (0 = best). */
   levelFromBest(i: number): number {
     return this.levels[this.n - 1 - i] as number;
+  }
+
+  /** Drop `price` from the cache (its level is leaving). */
+  private forget(price: number): void {
+    const c = price & (CACHE - 1);
+    if (this.cachePrice[c] === price) this.cachePrice[c] = 0;
   }
 
   private grow(): void {
