@@ -515,7 +515,7 @@ export class UserSession extends DurableObject<Env> {
   /**
    * Several orders of one symbol at once, for a caller that sends many together (the market maker's
    * requote): each item is checked and reserved for in turn exactly as it would be alone, then all are
-   * recorded in one transaction, sent in one `submitMany`, and the book's answers applied in one
+   * recorded in one transaction, sent in one `submitManyJson`, and the book's answers applied in one
    * transaction. One outcome per item, in order, as `placeOrder` / `replaceOrder` would give it. Every
    * reservation is taken before the book answers any item, so a replace holds both its orders' until then.
    */
@@ -583,7 +583,9 @@ export class UserSession extends DurableObject<Env> {
         const text = await this.book(symbol).submitManyJson(prepared.map((p) => p.order.command));
         answers = JSON.parse(text) as EngineEvent[][];
       } catch (err) {
-        console.error(JSON.stringify({ level: "error", msg: "book submitMany failed", error: String(err) }));
+        console.error(
+          JSON.stringify({ level: "error", msg: "book submitManyJson failed", error: String(err) }),
+        );
       }
       if (answers) this.ingest(symbol, answers.flat());
       for (const [i, p] of prepared.entries()) {
