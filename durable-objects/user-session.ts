@@ -8,6 +8,7 @@ import {
   applyOrderClosed,
   createAccount,
   fromSnapshot,
+  type OrderRequest,
   type PositionView,
   type PriceMarks,
   qtyAvailableLots,
@@ -625,36 +626,18 @@ export class UserSession extends DurableObject<Env> {
     if (freed === null || !freed.ok) {
       return fail(422, "order_not_replaceable", `order ${old.id} has no open reservation to replace`);
     }
-    const check = reserveForOrder(
-      freed.account,
-      {
-        orderId,
-        clientOrderId,
-        symbol: spec.symbol,
-        side: parsed.side,
-        type: parsed.type,
-        qtyLots: parsed.qtyLots as number,
-        limitPriceTicks: parsed.limitTicks as number,
-        ...(parsed.stopTicks !== undefined ? { stopPriceTicks: parsed.stopTicks } : {}),
-      },
-      { rules: symbolRules(spec), referencePriceTicks: null },
-    );
+    const check = reserveForOrder(freed.account, reserveRequestOf(orderId, clientOrderId, spec, parsed), {
+      rules: symbolRules(spec),
+      referencePriceTicks: null,
+    });
     if (!check.ok) return fail(reserveStatus(check.code), check.code, check.message);
     const now = Date.now();
-    const record = newOrderRecord({
-      id: orderId,
-      clientOrderId,
-      account: userId,
-      symbol: spec.symbol,
-      side: parsed.side,
-      type: parsed.type,
-      tif: parsed.tif,
-      qtyLots: parsed.qtyLots as number,
-      limitTicks: parsed.limitTicks ?? null,
-      stopTicks: parsed.stopTicks ?? null,
-      replaces: old.id,
-      now,
-    });
+    const record = pendingRecordOf(
+      { id: orderId, clientOrderId, account: userId, replaces: old.id, now },
+      spec,
+      parsed,
+      parsed.qtyLots as number,
+    );
     if (old.expiresAt !== null) record.expiresAt = old.expiresAt;
     this.sql.transaction(() => this.saveOrder(record, { publish: false }));
     await this.alarmClock.arm(now + PENDING_SETTLE_MS);
@@ -1049,21 +1032,10 @@ export class UserSession extends DurableObject<Env> {
       parsed.side === "buy"
         ? (quote.ask ?? quote.last ?? quote.reference)
         : (quote.bid ?? quote.last ?? quote.reference);
-    const reserved = reserveForOrder(
-      account,
-      {
-        orderId,
-        clientOrderId,
-        symbol: spec.symbol,
-        side: parsed.side,
-        type: parsed.type,
-        ...(parsed.qtyLots !== undefined ? { qtyLots: parsed.qtyLots } : {}),
-        ...(parsed.notionalMicros !== undefined ? { notionalMicros: parsed.notionalMicros } : {}),
-        ...(parsed.limitTicks !== undefined ? { limitPriceTicks: parsed.limitTicks } : {}),
-        ...(parsed.stopTicks !== undefined ? { stopPriceTicks: parsed.stopTicks } : {}),
-      },
-      { rules: symbolRules(spec), referencePriceTicks: reference },
-    );
+    const reserved = reserveForOrder(account, reserveRequestOf(orderId, clientOrderId, spec, parsed), {
+      rules: symbolRules(spec),
+      referencePriceTicks: reference,
+    });
     if (!reserved.ok) {
       if (reserved.code === "duplicate_client_order_id" && reserved.existingOrderId) {
         const existing = this.orderById(reserved.existingOrderId);
@@ -1072,21 +1044,12 @@ export class UserSession extends DurableObject<Env> {
       return fail(reserveStatus(reserved.code), reserved.code, reserved.message);
     }
     const now = Date.now();
-    const record = newOrderRecord({
-      id: orderId,
-      clientOrderId,
-      account: userId,
-      symbol: spec.symbol,
-      side: parsed.side,
-      type: parsed.type,
-      tif: parsed.tif,
-      qtyLots: reserved.qtyLots,
-      notionalMicros: parsed.notionalMicros ?? null,
-      limitTicks: parsed.limitTicks ?? null,
-      stopTicks: parsed.stopTicks ?? null,
-      replaces: replacing?.id ?? null,
-      now,
-    });
+    const record = pendingRecordOf(
+      { id: orderId, clientOrderId, account: userId, replaces: replacing?.id ?? null, now },
+      spec,
+      parsed,
+      reserved.qtyLots,
+    );
     const command = bookPlaceCommand(
       parsed,
       { orderId, account: userId },
@@ -1420,6 +1383,46 @@ export class UserSession extends DurableObject<Env> {
     const spec = findSymbol(order.symbol);
     return toAlpacaOrder(order, spec ?? { tickSize: "0.01", lotSize: "1" });
   }
+}
+
+/** What the account model reserves for: a new order with these terms. */
+function reserveRequestOf(
+  orderId: string,
+  clientOrderId: string,
+  spec: SymbolSpec,
+  parsed: ParsedOrder,
+): OrderRequest {
+  return {
+    orderId,
+    clientOrderId,
+    symbol: spec.symbol,
+    side: parsed.side,
+    type: parsed.type,
+    ...(parsed.qtyLots !== undefined ? { qtyLots: parsed.qtyLots } : {}),
+    ...(parsed.notionalMicros !== undefined ? { notionalMicros: parsed.notionalMicros } : {}),
+    ...(parsed.limitTicks !== undefined ? { limitPriceTicks: parsed.limitTicks } : {}),
+    ...(parsed.stopTicks !== undefined ? { stopPriceTicks: parsed.stopTicks } : {}),
+  };
+}
+
+/** The `pending_new` record of a new order with these terms, for `qtyLots` (what was reserved for). */
+function pendingRecordOf(
+  ids: { id: string; clientOrderId: string; account: string; replaces: string | null; now: number },
+  spec: SymbolSpec,
+  parsed: ParsedOrder,
+  qtyLots: number,
+): OrderRecord {
+  return newOrderRecord({
+    ...ids,
+    symbol: spec.symbol,
+    side: parsed.side,
+    type: parsed.type,
+    tif: parsed.tif,
+    qtyLots,
+    notionalMicros: parsed.notionalMicros ?? null,
+    limitTicks: parsed.limitTicks ?? null,
+    stopTicks: parsed.stopTicks ?? null,
+  });
 }
 
 /** Whether an order's reservation needs the book's quote (see `quoteFor`). */
