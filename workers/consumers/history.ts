@@ -60,6 +60,19 @@ function fromExcluded(columns: readonly string[]): ReturnType<typeof sql.raw> {
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
+/** Keyed rows that are written once: a row whose key is already there is left as it is. */
+function insertKeyed(
+  tx: HistoryTx,
+  table: "fills" | "ledger_entries",
+  columns: Record<string, string>,
+  rows: object[],
+): Promise<number> {
+  return insertChunks(rows, (chunk) =>
+    tx.execute(sql`INSERT INTO ${sql.raw(table)} (${columnList(columns)})
+      SELECT * FROM ${recordset(chunk, columns)} ON CONFLICT DO NOTHING`),
+  );
+}
+
 /** `user_id IN (…)` of a list of uuids, as one parameter. */
 const uuidsIn = (ids: readonly string[]) =>
   sql`(SELECT value::uuid FROM jsonb_array_elements_text(${JSON.stringify(ids)}::jsonb))`;
@@ -270,10 +283,7 @@ async function writeFills(tx: HistoryTx, events: AccountEvent[], report: ApplyRe
       source: e.seq > 0 ? "live" : "import",
     });
   }
-  report.rows.fills = await insertChunks(rows, (chunk) =>
-    tx.execute(sql`INSERT INTO fills (${columnList(FILL_COLUMNS)})
-      SELECT * FROM ${recordset(chunk, FILL_COLUMNS)} ON CONFLICT DO NOTHING`),
-  );
+  report.rows.fills = await insertKeyed(tx, "fills", FILL_COLUMNS, rows);
 }
 
 const FILL_COLUMNS = {
@@ -323,10 +333,7 @@ async function writeLedger(
       });
     }
   }
-  report.rows.ledger = await insertChunks(rows, (chunk) =>
-    tx.execute(sql`INSERT INTO ledger_entries (${columnList(LEDGER_COLUMNS)})
-      SELECT * FROM ${recordset(chunk, LEDGER_COLUMNS)} ON CONFLICT DO NOTHING`),
-  );
+  report.rows.ledger = await insertKeyed(tx, "ledger_entries", LEDGER_COLUMNS, rows);
 }
 
 const LEDGER_COLUMNS = {
