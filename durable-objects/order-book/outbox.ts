@@ -362,26 +362,19 @@ export class Outbox {
         });
         return;
       }
-      let sent = 0;
-      let finished = 0;
-      try {
-        while (sent < messages.length) {
-          const chunk = messages.slice(sent, sent + QUEUE_BATCH);
-          await this.transport.publish(chunk);
-          sent += chunk.length;
-          while (finished < queueBatches.length && (queueBatches[finished]?.end ?? 0) <= sent) {
-            finished++;
-            delivered++;
-          }
-        }
-      } catch (error) {
+      const sent = await this.publishInOrder(
+        messages,
+        queueBatches.map((b) => b.end),
+      );
+      delivered += sent.finished;
+      if (sent.failed) {
         // The batches not completely sent are retried (messages of theirs already sent go again).
         spills.push({
           destination: "queue",
           account: null,
-          batches: queueCounts(finished),
+          batches: queueCounts(sent.finished),
           attempted: true,
-          error,
+          error: sent.error,
         });
       }
     })();
@@ -525,6 +518,20 @@ export class Outbox {
       this.queueMessages(batchOf(row.journal_id), messages);
       ends.push(messages.length);
     }
+    const sent = await this.publishInOrder(messages, ends);
+    for (const row of rows.slice(0, sent.finished)) done.push(row.id);
+    if (sent.failed) failures.push({ rows: rows.slice(sent.finished), error: sent.error });
+  }
+
+  /**
+   * Send `messages` in sendBatch calls of ≤ {@link QUEUE_BATCH}, in order, until one fails. `ends[i]` is one
+   * past the last message of unit i (a journal batch, an outbox row); `finished` counts the units whose
+   * messages all went out.
+   */
+  private async publishInOrder(
+    messages: readonly TradeEventMessage[],
+    ends: readonly number[],
+  ): Promise<{ finished: number; failed: false } | { finished: number; failed: true; error: unknown }> {
     let sent = 0;
     let finished = 0;
     try {
@@ -532,14 +539,12 @@ export class Outbox {
         const batch = messages.slice(sent, sent + QUEUE_BATCH);
         await this.transport.publish(batch);
         sent += batch.length;
-        while (finished < rows.length && (ends[finished] ?? 0) <= sent) {
-          done.push((rows[finished] as OutboxRow).id);
-          finished++;
-        }
+        while (finished < ends.length && (ends[finished] ?? 0) <= sent) finished++;
       }
     } catch (error) {
-      failures.push({ rows: rows.slice(finished), error });
+      return { finished, failed: true, error };
     }
+    return { finished, failed: false };
   }
 }
 
