@@ -2,7 +2,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { limit } from "./order-book/test-helpers.ts";
-import { SeenIds } from "./user-session/seen-ids.ts";
+import { Recent } from "./user-session/recent.ts";
 import { bookOf, fillsOf, restingSell } from "./user-session/test-helpers.ts";
 import type { UserSession } from "./user-session.ts";
 
@@ -25,7 +25,7 @@ describe("UserSession book-event inbox", () => {
 
     // An evicted object starts with an empty memory: the durable inbox still knows the event.
     await runInDurableObject(session, async (instance: UserSession) => {
-      (instance as unknown as { seenBookEvents: SeenIds }).seenBookEvents = new SeenIds();
+      (instance as unknown as { seenBookEvents: Recent<true> }).seenBookEvents.clear();
     });
     expect(await session.applyBookEvents(SYMBOL, fill)).toBe(0);
 
@@ -37,9 +37,8 @@ describe("UserSession book-event inbox", () => {
   });
 
   it("forgets the oldest ids first and never more than it must", () => {
-    const seen = new SeenIds(3);
-    seen.addAll(["a", "b", "c"]);
-    seen.addAll(["d"]);
+    const seen = new Recent<true>(3);
+    for (const id of ["a", "b", "c", "d"]) seen.set(id, true);
     expect(["a", "b", "c", "d"].map((id) => seen.has(id))).toEqual([false, true, true, true]);
   });
 });

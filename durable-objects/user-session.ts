@@ -56,8 +56,8 @@ import {
   queueTransport,
 } from "./user-session/outbox.ts";
 import { type ApiFailure, fail, type Outcome, ok } from "./user-session/outcome.ts";
+import { Recent } from "./user-session/recent.ts";
 import { ACCOUNT_MIGRATIONS, BOOK_EVENTS_MIGRATIONS } from "./user-session/schema.ts";
-import { SeenIds } from "./user-session/seen-ids.ts";
 import { type InAppNotification, TradeStream } from "./user-session/stream.ts";
 
 export type { PlaceOrderRequest, ReplaceOrderRequest } from "./user-session/orders.ts";
@@ -159,6 +159,8 @@ const COMPLETED_ORDER_MEMORY = 64;
 
 /** Orders kept in memory after their last write (see `recentOrders`): a few active accounts' worth. */
 const RECENT_ORDER_MEMORY = 256;
+/** Book event ids kept in memory once applied (see `seenBookEvents`). */
+const SEEN_BOOK_EVENT_MEMORY = 4_096;
 
 /**
  * One live account per user (`idFromName(userId)`): cash, reservations, positions, the user's orders and
@@ -180,14 +182,18 @@ export class UserSession extends DurableObject<Env> {
   private readonly marks = new Map<string, number>();
   /** When each mark was last set (a quote or a fill of this account), for {@link refreshMarks}. */
   private readonly markedAt = new Map<string, number>();
-  /** Book events applied (or found applied) lately: their redeliveries skip SQLite. */
-  private readonly seenBookEvents = new SeenIds();
+  /**
+   * Book events applied (or found applied) lately. The book's outbox repeats every event its reply already
+   * carried (at-least-once delivery), so most deliveries to an active account are repeats: these skip the
+   * SQLite transaction. The durable dedupe stays the `book_events` table.
+   */
+  private readonly seenBookEvents = new Recent<true>(SEEN_BOOK_EVENT_MEMORY);
   /**
    * Orders this object wrote lately, as written (frozen copies): most reads of an order (every book event
    * applies to one) follow its write closely, and this spares them a query and a JSON parse. Emptied when
    * a transaction rolls back.
    */
-  private readonly recentOrders = new Map<string, Readonly<OrderRecord>>();
+  private readonly recentOrders = new Recent<Readonly<OrderRecord>>(RECENT_ORDER_MEMORY);
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -551,7 +557,7 @@ export class UserSession extends DurableObject<Env> {
 
     const outcomes: (Outcome<AlpacaOrder> | null)[] = [];
     const prepared: { index: number; order: PreparedOrder }[] = [];
-    let account = this.account ?? this.open(userId);
+    let account = this.open(userId);
     for (const [index, p] of parsedItems.entries()) {
       if (!p.ok) {
         outcomes.push(p);
@@ -1173,7 +1179,8 @@ export class UserSession extends DurableObject<Env> {
       }
       return count;
     });
-    this.seenBookEvents.addAll(settled);
+    // Remembered once the transaction that applied them has committed.
+    for (const id of settled) this.seenBookEvents.set(id, true);
     this.account = account;
     for (const u of updates) {
       const spec = findSymbol(u.order.symbol);
@@ -1343,11 +1350,7 @@ export class UserSession extends DurableObject<Env> {
         ${order.createdAt}, ${order.updatedAt}, ${JSON.stringify(order)})
       ON CONFLICT (id) DO UPDATE SET status = excluded.status, open = excluded.open,
         updated_at = excluded.updated_at, body = excluded.body`;
-    this.recentOrders.delete(order.id);
     this.recentOrders.set(order.id, Object.freeze({ ...order }));
-    if (this.recentOrders.size > RECENT_ORDER_MEMORY) {
-      this.recentOrders.delete(this.recentOrders.keys().next().value as string);
-    }
     if (!options.publish) return;
     this.outbox.enqueue(
       { userId: order.account, epoch: this.account?.epoch ?? 0, ts: Date.now() },
