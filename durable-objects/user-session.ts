@@ -1136,19 +1136,20 @@ export class UserSession extends DurableObject<Env> {
     if (userId === null || this.account === null) return 0;
     const receivedAt = Date.now();
     const updates: { update: OrderUpdate; order: OrderRecord; positionLots: number }[] = [];
-    const candidates = events.filter(
-      (e) => isAccountEvent(e) && !this.seenBookEvents.has(bookEventId(symbol, e.seq)),
-    );
+    const candidates: { event: EngineEvent; eventId: string }[] = [];
+    for (const event of events) {
+      if (!isAccountEvent(event)) continue;
+      const eventId = bookEventId(symbol, event.seq);
+      if (!this.seenBookEvents.has(eventId)) candidates.push({ event, eventId });
+    }
     if (candidates.length === 0) return 0;
     const settled: string[] = [];
     let account = this.account;
     const fresh = this.sql.transaction(() => {
       let count = 0;
-      for (const event of candidates) {
-        if (!isAccountEvent(event)) continue;
+      for (const { event, eventId } of candidates) {
         const ids = orderIdsForAccount(event, userId);
         if (ids.length === 0) continue;
-        const eventId = bookEventId(symbol, event.seq);
         settled.push(eventId);
         const inserted = this.sql`INSERT INTO book_events (event_id, symbol, seq, type, body, received_at)
           VALUES (${eventId}, ${symbol}, ${event.seq}, ${event.type}, ${JSON.stringify({ ...event, eventId, symbol })}, ${receivedAt})
