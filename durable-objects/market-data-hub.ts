@@ -43,8 +43,6 @@ const MAX_FRAME_CHARS = 16_384;
 const BAR_DELAY_MS = 3_000;
 /** While a traded minute's bar has not reached Postgres, look again this often (until the next minute). */
 const BAR_RETRY_MS = 2_000;
-/** How long after a minute closes the hub keeps looking for the bar of a symbol whose trades it does not see. */
-const BAR_UNSEEN_RETRY_MS = 15_000;
 /** Health check of the upstream book sockets while clients are connected. */
 const HEALTH_MS = 30_000;
 /** Write a changed quote through to Redis at most this often per symbol. */
@@ -205,7 +203,8 @@ export class MarketDataHub extends DurableObject<Env> {
     }
     this.syncUpstreams();
     const closedMinute = Math.floor((now - BAR_DELAY_MS) / 60_000) * 60_000 - 60_000;
-    let retryBars = false;
+    let unseenBarMissing = false;
+    let tradedBarMissing = false;
     const barSubs = clients.filter((c) => c.state.subs.bars.length > 0);
     if (barSubs.length > 0) {
       const { symbols, wildcard } = subscribedSymbols({
@@ -223,28 +222,31 @@ export class MarketDataHub extends DurableObject<Env> {
           this.barSentFor.set(symbol, closedMinute);
         }
         // A bar not in Postgres yet may only be late: the minute's trades can still be on their way
-        // through the queue. Look again shortly — until the next minute for a symbol this hub saw trade
-        // in that minute (it streams its book), for BAR_UNSEEN_RETRY_MS after the minute for one it does
-        // not watch (a bars-only subscription), and not at all for a symbol it saw stay quiet.
+        // through the queue, which lags by many seconds when the consumers are busy. Look again until
+        // the next minute: every BAR_RETRY_MS for a symbol this hub saw trade in that minute (it streams
+        // its book); with a growing gap for one it does not watch (a bars-only subscription), which may
+        // as well have stayed quiet; and not at all for a symbol it saw stay quiet.
         const expected = wildcard ? DEFAULT_SYMBOLS.map((d) => d.symbol) : [...symbols];
         for (const symbol of expected) {
           if (this.barSentFor.get(symbol) === closedMinute) continue;
           const seen = this.upstreams.has(symbol) ? this.tradedMinutes.get(symbol) : undefined;
-          if (seen !== undefined ? seen.has(closedMinute) : now < closedMinute + 60_000 + BAR_UNSEEN_RETRY_MS)
-            retryBars = true;
+          if (seen === undefined) unseenBarMissing = true;
+          else if (seen.has(closedMinute)) tradedBarMissing = true;
         }
       } catch (err) {
         console.error(JSON.stringify({ level: "error", msg: "data hub: minute bars", error: String(err) }));
-        retryBars = true;
+        tradedBarMissing = true;
       }
     }
     const nextMinute = Math.floor(now / 60_000) * 60_000 + 60_000 + BAR_DELAY_MS;
-    const nextBar =
-      barSubs.length === 0
-        ? Number.POSITIVE_INFINITY
-        : retryBars && now + BAR_RETRY_MS < nextMinute
-          ? now + BAR_RETRY_MS
-          : nextMinute;
+    // Unseen symbols: at 3, 5, 7.5, 11, 17, 25, 38 s … after the close (half the time since it): ~8 reads a minute.
+    const sinceClose = now - (closedMinute + 60_000);
+    const retryIn = tradedBarMissing
+      ? BAR_RETRY_MS
+      : unseenBarMissing
+        ? Math.max(BAR_RETRY_MS, sinceClose / 2)
+        : Number.POSITIVE_INFINITY;
+    const nextBar = barSubs.length === 0 ? Number.POSITIVE_INFINITY : Math.min(nextMinute, now + retryIn);
     await this.ctx.storage.setAlarm(Math.min(nextBar, now + HEALTH_MS));
   }
 

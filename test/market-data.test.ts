@@ -216,10 +216,11 @@ describe("the market-data WebSocket", () => {
 
 describe("the market-data WebSocket's minute bars", () => {
   it("sends each minute's bar after it closes, equal to the stored 1Min bar", {
-    timeout: 90_000,
+    timeout: 150_000,
   }, async () => {
-    // A minute closes at most 60 s after the subscription; the hub sends its bar 3 s later.
-    const wait = Math.max(1_000, barSubscribedAt + 70_000 - Date.now());
+    // A minute closes at most 60 s after the subscription; the hub sends its bar 3 s later, or — when the
+    // queue lags behind a busy machine — when it reaches Postgres, at the latest a minute after that.
+    const wait = Math.max(1_000, barSubscribedAt + 130_000 - Date.now());
     const frame = await barSocket.next((m) => first(m)?.T === "b", wait);
     const bar = first(frame) as Record<string, unknown>;
     expect(bar).toMatchObject({ T: "b", S: SYMBOL });
