@@ -119,6 +119,10 @@ const C_EXPIRED = 2;
 const C_REPLACED = 3;
 
 const DEFAULT_CLOSED_MEMORY = 10_000;
+/** `renewSlotStrings` runs every this many commands (a power of two)… */
+const RENEW_EVERY = 4_096;
+/** …while the pool has at most this many slots (larger arrays cost more to copy than they save). */
+const RENEW_MAX_SLOTS = 16_384;
 /**
  * Equal hashes of different ids tolerated before the engine gives up on sampled id hashes. Well-spread
  * 32-bit hashes produce about one per billion lookups; ids that differ only where the sampled hash does
@@ -320,6 +324,7 @@ export class MatchingEngine {
   process(cmd: EngineCommand, out: EngineEvent[]): void {
     this.out = out;
     this._commandSeq++;
+    if ((this._commandSeq & (RENEW_EVERY - 1)) === 0 && this.cap <= RENEW_MAX_SLOTS) this.renewSlotStrings();
     if (typeof cmd !== "object" || cmd === null) {
       this.now = 0;
       this.reject("unknown", "invalid_command", undefined, undefined, undefined);
@@ -425,7 +430,7 @@ export class MatchingEngine {
     const closedList = (set: ClosedIdGeneration | undefined): [string, OrderStatus][] => {
       const list: [string, OrderStatus][] = [];
       for (let i = 0; set !== undefined && i < set.size; i++) {
-        list.push([set.ids[i] as string, CLOSED_STATUSES[set.statuses[i] as number] as OrderStatus]);
+        list.push([set.idAt(i), CLOSED_STATUSES[set.statuses[i] as number] as OrderStatus]);
       }
       return list;
     };
@@ -1137,6 +1142,19 @@ export class MatchingEngine {
     this.oAcct[s] = "";
     this.i32[(s << 4) + I_NEXT] = this.freeSlot;
     this.freeSlot = s;
+  }
+
+  /**
+   * Replace the slot → id and slot → account arrays by fresh copies. Why: resting or replacing an order
+   * stores the command's id string, which is young, into `oId`; once V8 has promoted that array to the
+   * old generation, every such store takes the write barrier's slow path (the slot is recorded for the
+   * next scavenge), which cost ≈ 4 % of the bench mix. A fresh copy is young, so stores into it take
+   * the fast path until it is promoted; copying ≤ 16,384 slots every 4,096 commands costs far less.
+   */
+  private renewSlotStrings(): void {
+    this.oId = this.oId.slice();
+    this.oAcct = this.oAcct.slice();
+    this.ids.setKeys(this.oId);
   }
 
   /** Closed status code of a recently closed id, or -1. */

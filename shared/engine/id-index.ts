@@ -73,15 +73,58 @@ function newTableSize(entries: number): number {
   return size;
 }
 
-/** One generation of recently closed ids, in the order they closed (for snapshots). */
+/** Ids per chunk of a closed-id generation (a power of two). */
+const ID_CHUNK = 256;
+const ID_CHUNK_BITS = 8;
+
+/**
+ * One generation of recently closed ids, in the order they closed (for snapshots).
+ *
+ * The ids sit in chunks of `ID_CHUNK`, each a fresh array allocated when the previous one is full. Why:
+ * a closed id is a young string (it came with a recent command), and storing a young string into an
+ * array that V8 has already promoted to the old generation takes the write barrier's slow path (the slot
+ * is recorded in the page's old-to-new remembered set), once per close. A fresh chunk is itself young,
+ * so those stores take the fast path; only the chunk list sees a slow store, once per `ID_CHUNK` ids.
+ */
 export class ClosedIdGeneration {
-  readonly ids: string[];
   readonly statuses: Uint8Array;
   size = 0;
+  private chunks: string[][] = [];
+  private chunk: string[] = [];
 
   constructor(capacity: number) {
-    this.ids = new Array<string>(capacity).fill("");
     this.statuses = new Uint8Array(capacity);
+  }
+
+  /** The ids in closing order (a copy). */
+  get ids(): string[] {
+    const ids: string[] = [];
+    for (let e = 0; e < this.size; e++) ids.push(this.idAt(e));
+    return ids;
+  }
+
+  /** The id of entry `e` (< size). */
+  idAt(e: number): string {
+    return (this.chunks[e >> ID_CHUNK_BITS] as string[])[e & (ID_CHUNK - 1)] as string;
+  }
+
+  /** Append a closed id; returns its entry. */
+  push(id: string, status: number): number {
+    const e = this.size++;
+    if ((e & (ID_CHUNK - 1)) === 0) {
+      this.chunk = new Array<string>(ID_CHUNK);
+      this.chunks.push(this.chunk);
+    }
+    this.chunk[e & (ID_CHUNK - 1)] = id;
+    this.statuses[e] = status;
+    return e;
+  }
+
+  /** Forget every id. */
+  clear(): void {
+    this.chunks = [];
+    this.chunk = [];
+    this.size = 0;
   }
 }
 
@@ -102,7 +145,7 @@ export class ClosedIdGeneration {
  */
 export class IdIndex {
   readonly closedCapacity: number;
-  private readonly keys: string[];
+  private keys: string[];
   private readonly stats: HashStats;
   private table: Int32Array;
   private mask: number;
@@ -121,6 +164,11 @@ export class IdIndex {
     this.table = new Int32Array(size * 2);
     this.mask = size - 1;
     this.generations = [new ClosedIdGeneration(closedCapacity), new ClosedIdGeneration(closedCapacity)];
+  }
+
+  /** The engine replaced its slot → id array by a copy (see `MatchingEngine.renewSlotStrings`). */
+  setKeys(keys: string[]): void {
+    this.keys = keys;
   }
 
   /** Entries in the table: open ids plus remembered closed ids. */
@@ -219,7 +267,7 @@ export class IdIndex {
 
   private closedId(ref: number): string {
     const code = ~ref;
-    return (this.generations[code & 1] as ClosedIdGeneration).ids[code >> 1] as string;
+    return (this.generations[code & 1] as ClosedIdGeneration).idAt(code >> 1);
   }
 
   /** The ref of `id`'s entry, or null. */
@@ -248,10 +296,7 @@ export class IdIndex {
       g = this.cur;
       gen = this.generations[g] as ClosedIdGeneration;
     }
-    const e = gen.size++;
-    gen.ids[e] = id;
-    gen.statuses[e] = status;
-    return ~(2 * e + g);
+    return ~(2 * gen.push(id, status) + g);
   }
 
   /**
@@ -288,9 +333,7 @@ export class IdIndex {
         place(table, mask, h, ref);
       }
     }
-    const gen = this.generations[g] as ClosedIdGeneration;
-    gen.ids.fill("", 0, gen.size);
-    gen.size = 0;
+    (this.generations[g] as ClosedIdGeneration).clear();
   }
 
   /** Table position of the entry of open `slot` (hash `h`). */
