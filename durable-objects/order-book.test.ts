@@ -80,7 +80,7 @@ describe("OrderBook RPC", () => {
     expect(after.bestBid).toEqual([9_901, 5]);
   });
 
-  it("answers submitManyJson with the JSON text of what submitMany answers, also inside a shared commit", async () => {
+  it("answers submitManyJson with the JSON text of what submitMany answers but the L2 deltas, also inside a shared commit", async () => {
     const { stub } = await freshBook();
     const [maker, taker] = [account("maker"), account("taker")];
     const flow = [
@@ -91,12 +91,19 @@ describe("OrderBook RPC", () => {
     ];
     const text = await stub.submitManyJson(flow);
     const events = JSON.parse(text) as EngineEvent[][];
-    expect(events.map(types)).toEqual([
+    expect(events.map(types)).toEqual([["accepted"], ["accepted", "fill"], ["canceled"], ["rejected"]]);
+    // The same commands through submitMany on a twin book: the same events, and the deltas.
+    const twin = await freshBook();
+    const twinEvents = await twin.stub.submitMany(flow);
+    expect(twinEvents.map(types)).toEqual([
       ["accepted", "book"],
       ["accepted", "fill", "book"],
       ["canceled", "book"],
       ["rejected"],
     ]);
+    const strip = (list: EngineEvent[]) =>
+      list.filter((e) => e.type !== "book").map((e) => ({ ...e, ts: 0 }));
+    expect(events.map(strip)).toEqual(JSON.parse(JSON.stringify(twinEvents.map(strip))));
     expect(await stub.submitManyJson([])).toBe("[]");
     // The commands may come as JSON text too.
     const again = JSON.parse(
@@ -259,6 +266,7 @@ describe("OrderBook RPC", () => {
     expect(ddl.map((t) => t.name).sort()).toEqual([
       "book_config",
       "journal",
+      "journal_events",
       "journal_parts",
       "outbox",
       "outbox_cursor",
@@ -345,40 +353,109 @@ describe("OrderBook durability", () => {
     expect(after.outbox.pending).toBe(before.outbox.pending);
   });
 
-  it("journals a batch whose events exceed one SQLite row in parts, and replays it", async () => {
+  it("journals a batch of commands larger than one SQLite row in parts, and replays it", async () => {
     const { symbol, stub } = await freshBook();
-    const maker = account("maker");
-    let total = 0;
-    for (let b = 0; b < 3; b++) {
-      await stub.submitMany(
-        Array.from({ length: 1000 }, (_, i) => {
-          total += 1;
-          return limit(`deep-${b}-${i}`, maker, "sell", 1, 10_000 + ((b * 1000 + i) % 900));
-        }),
-      );
-    }
-    // One market order sweeps all 3,000 resting orders: ~3,000 fills and ~900 level deltas in one batch.
-    const [sweep] = await stub.submitMany([
-      {
-        kind: "place",
-        orderId: "sweep",
-        account: account("taker"),
-        side: "buy",
-        type: "market",
-        tif: "ioc",
-        qty: total,
-      },
-    ]);
-    expect(sweep?.filter((e) => e.type === "fill")).toHaveLength(3000);
+    await runInDurableObject(stub, (book: OrderBook) => {
+      book.policy.maxBatch = 3000;
+    });
+    const maker = account(`maker-${"m".repeat(100)}`);
+    // 3,000 commands with long ids: about 1 MB of JSON, over the 600,000 characters one row takes.
+    await stub.submitMany(
+      Array.from({ length: 3000 }, (_, i) =>
+        limit(`deep-${i}-${"x".repeat(100)}`, maker, "sell", 1, 10_000 + (i % 900)),
+      ),
+    );
     const parts = await runInDurableObject(stub, (_b, state) =>
       state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM journal_parts").one(),
     );
     expect(parts.n).toBeGreaterThan(1);
     const before = await stub.status();
+    expect(before.openOrders).toBe(3000);
     await evictDurableObject(stub);
     const after = await env.ORDER_BOOK.get(env.ORDER_BOOK.idFromName(symbol)).status();
     expect(after.stateHash).toBe(before.stateHash);
-    expect(after.openOrders).toBe(0);
+    expect(after.recovery.replayedCommands).toBe(3000);
+  });
+
+  it("stores the events of undelivered batches pushed out of memory, and delivers them", async () => {
+    const { symbol, stub } = await freshBook();
+    await runInDurableObject(stub, (book: OrderBook) => {
+      book.policy.recentEvents = 4;
+    });
+    const [maker, taker] = [account("maker"), account("taker")];
+    const answers: EngineEvent[][] = [];
+    for (let b = 0; b < 5; b++) {
+      const [rest, take] = await stub.submitMany([
+        limit(`r${b}`, maker, "sell", 2, 10_010),
+        limit(`t${b}`, taker, "buy", 2, 10_010),
+      ]);
+      answers.push([...(rest ?? []), ...(take ?? [])]);
+    }
+    // No alarm ran yet: all five batches wait for delivery, and only the newest fit in memory.
+    const stored = await runInDurableObject(stub, (_b, state) =>
+      state.storage.sql
+        .exec<{ id: number }>("SELECT DISTINCT journal_id AS id FROM journal_events ORDER BY 1")
+        .toArray(),
+    );
+    expect(stored.length).toBeGreaterThanOrEqual(3);
+    const receiver = new Receiver();
+    await receiver.install(stub);
+    await runInDurableObject(stub, (book: OrderBook) => book.alarm());
+    expect((await stub.status()).outbox.pending).toBe(0);
+    const ids = (events: EngineEvent[], who: string) =>
+      events
+        .filter((e) => e.type !== "book" && (e.type === "fill" || ("account" in e && e.account === who)))
+        .map((e) => `${symbol}:${e.seq}`);
+    expect(receiver.applied(taker).map((e) => e.eventId)).toEqual(answers.flatMap((a) => ids(a, taker)));
+    expect(receiver.applied(maker).map((e) => e.eventId)).toEqual(answers.flatMap((a) => ids(a, maker)));
+    expect([...receiver.messages().keys()]).toEqual(
+      answers
+        .flat()
+        .filter((e) => e.type !== "book")
+        .map((e) => `${symbol}:${e.seq}`),
+    );
+  });
+
+  it("stores what a failing receiver still needs before a snapshot covers it, and delivers it after a restart", async () => {
+    const { symbol, stub } = await freshBook();
+    const [maker, taker] = [account("maker"), account("taker")];
+    const down = new Receiver();
+    await down.install(stub, (call) => (call.kind === "session" ? "fail-before" : "ok"));
+    await runInDurableObject(stub, (book: OrderBook) => {
+      book.policy.snapshotEveryCommands = 1;
+    });
+    await stub.submitMany(
+      Array.from({ length: 300 }, (_, i) => limit(`s${i}`, maker, "sell", 1, 10_000 + (i % 50))),
+    );
+    const [sweep] = await stub.submitMany([
+      { kind: "place", orderId: "sweep", account: taker, side: "buy", type: "market", tif: "ioc", qty: 300 },
+    ]);
+    // The alarm: the queue takes everything, the sessions fail, and a snapshot covers both batches.
+    await runDurableObjectAlarm(stub);
+    const status = await stub.status();
+    expect(status.journal.snapshotBatch).toBe(status.journal.lastBatch);
+    expect(status.outbox.failing).toBeGreaterThan(0);
+    const stored = await runInDurableObject(stub, (_b, state) =>
+      state.storage.sql
+        .exec<{ n: number }>("SELECT count(DISTINCT journal_id) AS n FROM journal_events")
+        .one(),
+    );
+    expect(stored.n).toBe(2);
+
+    await evictDurableObject(stub);
+    const fresh = env.ORDER_BOOK.get(env.ORDER_BOOK.idFromName(symbol));
+    expect((await fresh.status()).recovery.replayedBatches).toBe(0);
+    const back = new Receiver();
+    await back.install(fresh);
+    for (let i = 0; i < 5 && (await fresh.status()).outbox.pending > 0; i++) {
+      await runInDurableObject(fresh, (book: OrderBook) => book.alarm());
+    }
+    expect((await fresh.status()).outbox.pending).toBe(0);
+    expect(back.applied(maker).filter((e) => e.type === "accepted")).toHaveLength(300);
+    const fills = back.applied(taker).filter((e) => e.type === "fill");
+    expect(fills.map((e) => e.eventId)).toEqual(
+      (sweep ?? []).filter((e) => e.type === "fill").map((e) => `${symbol}:${e.seq}`),
+    );
   });
 
   it("takes over a book written by schema version 1: text journal rows and per-receiver outbox rows", async () => {
@@ -398,20 +475,23 @@ describe("OrderBook durability", () => {
           "SELECT id, commands, events, body_z FROM journal",
         )
         .toArray();
+      // Version 1 stored every batch's events; only the undelivered last one is read back here.
       for (const row of rows) {
-        const text =
+        const commands =
           row.body_z === null
-            ? `${row.commands}\n${row.events}`
+            ? row.commands
             : brotliDecompressSync(new Uint8Array(row.body_z)).toString("utf8");
-        const cut = text.indexOf("\n");
-        const events = (JSON.parse(text.slice(cut + 1)) as EngineEvent[][]).flat();
+        const events = row.id === before.journal.lastBatch ? last : [];
         sql.exec(
           "UPDATE journal SET commands = ?, events = ? WHERE id = ?",
-          text.slice(0, cut),
+          commands,
           JSON.stringify(events),
           row.id,
         );
       }
+      sql.exec("DROP TABLE journal_events");
+      sql.exec("ALTER TABLE journal DROP COLUMN events_at");
+      sql.exec("ALTER TABLE snapshots DROP COLUMN hash_of");
       sql.exec("ALTER TABLE journal DROP COLUMN body_z");
       sql.exec("DROP TABLE outbox_cursor");
       sql.exec("UPDATE _schema_versions SET version = 1 WHERE component = 'order_book'");

@@ -6,6 +6,7 @@ import type { Env } from "../workers/env.ts";
 import {
   BookCore,
   type BookPolicy,
+  type CommitGroup,
   type CommitResult,
   DEFAULT_BOOK_POLICY,
   type RecoveryInfo,
@@ -222,12 +223,13 @@ export class OrderBook extends DurableObject<Env> {
   }
 
   /**
-   * {@link submitMany} with its answer as one JSON text: `JSON.parse` of it is what `submitMany` returns
-   * (optional fields the engine left `undefined` are absent). The commands may come as the JSON text of
-   * their array too. Structured-cloning a batch's events costs the book and its caller about twice what
-   * one JSON text does, and the book writes that text for its journal anyway, so a caller that sends many
-   * orders at once (an ingress batching users' orders, a bulk cancel, a market maker's requote) should
-   * prefer this: about 1.5× the orders per second through one book in batches of 100 (docs/capacity.md).
+   * {@link submitMany} for callers that act on their own orders' events, with its answer as one JSON text:
+   * `JSON.parse` of it is what `submitMany` returns without the L2 `book` deltas (those are for market-data
+   * subscribers; optional fields the engine left `undefined` are absent). The commands may come as the
+   * JSON text of their array too. Structured-cloning a batch's events costs the book and its caller about
+   * twice what one JSON text does, so a caller that sends many orders at once (an ingress batching users'
+   * orders, a bulk cancel, a market maker's requote) should prefer this: about 1.5× the orders per second
+   * through one book in batches of 100 (docs/capacity.md).
    */
   async submitManyJson(commands: BookCommand[] | string): Promise<string> {
     const normalized = this.normalizeBatch(typeof commands === "string" ? parseCommands(commands) : commands);
@@ -645,7 +647,7 @@ export class OrderBook extends DurableObject<Env> {
       result = this.commit(
         all,
         Date.now(),
-        group.map((g) => g.commands.length),
+        group.map((g) => ({ size: g.commands.length, json: g.json })),
       );
     } catch (err) {
       for (const g of group) g.reject(err);
@@ -666,7 +668,7 @@ export class OrderBook extends DurableObject<Env> {
    * Commit a batch, arm the alarm for what it left to do, and broadcast its market data. `groups`: how
    * many of the commands each caller brought (see {@link BookCore.commit}).
    */
-  private commit(commands: EngineCommand[], now: number, groups?: readonly number[]): CommitResult {
+  private commit(commands: EngineCommand[], now: number, groups?: readonly CommitGroup[]): CommitResult {
     const core = this.book();
     let result: CommitResult;
     try {

@@ -10,7 +10,7 @@
  * 1. RPC rate inside the Worker (no HTTP in the loop): `POST /v2/dev/book/:symbol/bench` runs a
  *    deterministic order flow against one book: one order per `submit` RPC (in sequence, and with 16 in
  *    flight), then `submitMany` batches of 100 (one and four in flight), then the same batches through
- *    `submitManyJson` (commands and events cross as JSON texts; the caller parses the events). Every order is
+ *    `submitManyJson` (one and four in flight; commands and events cross as JSON texts; the caller parses the events). Every order is
  *    durable (its batch's journal row, which is also its outbox entry, committed) before its RPC answers.
  *    After each scenario the benchmark waits until the outbox has delivered everything (every account
  *    event to its UserSession, every event to the trade-events queue) and reports that rate too, and the
@@ -28,7 +28,8 @@
  *
  * Knobs (env): BENCH_SINGLE (orders, default 3,000), BENCH_BATCHED (default 50,000),
  * BENCH_HTTP (default 2,000), BENCH_SOCKETS (default 1,000), BENCH_FANOUT_BATCHES (default 100),
- * BENCH_ONLY (e.g. "single,batched"; default all of single,batched,http,fanout), BENCH_SERVER (miniflare
+ * BENCH_ONLY (e.g. "single,batched"; default all of single,batched,http,fanout; "json" runs only the
+ * `submitManyJson` scenarios of "batched"), BENCH_SERVER (miniflare
  * or wrangler), BENCH_PROFILE (a scenario label, e.g. BATCH100: a V8 CPU profile of that run),
  * BENCH_SERVER_LOG (a file that receives the server's output).
  * The last line printed is JSON: {"ordersPerSec", "batchedOrdersPerSec", "fanoutMsgsPerSec", ...}.
@@ -643,7 +644,9 @@ async function main(): Promise<void> {
     const batchedConcurrent = only.has("batched") ? await rpcBench("BATCH100X4", BATCHED, 100, 4) : skipped;
     // The same batches through submitManyJson: the commands go as one JSON text and the events come back as
     // one, which the caller parses.
-    const batchedJson = only.has("batched") ? await rpcBench("BATCH100J", BATCHED, 100, 1, "json") : skipped;
+    const json = only.has("batched") || only.has("json");
+    const batchedJson = json ? await rpcBench("BATCH100J", BATCHED, 100, 1, "json") : skipped;
+    const batchedJsonConcurrent = json ? await rpcBench("BATCH100JX4", BATCHED, 100, 4, "json") : skipped;
     const httpRate = only.has("http") ? await httpBench() : { orders: 0, health: 0 };
     const fanout = only.has("fanout") ? await fanoutBench() : { msgsPerSec: 0, gaps: 0, messages: 0, ms: 0 };
     const ref = inProcessReference(100_000);
@@ -676,6 +679,8 @@ async function main(): Promise<void> {
       batchedOrdersPerSec: batched.ordersPerSec,
       batchedOrdersPerSecConcurrent4: batchedConcurrent.ordersPerSec,
       batchedJsonOrdersPerSec: batchedJson.ordersPerSec,
+      batchedJsonOrdersPerSecConcurrent4: batchedJsonConcurrent.ordersPerSec,
+      batchedJsonCpuUsPerOrder: batchedJson.cpuUsPerOrder ?? null,
       batchedDeliveredOrdersPerSec: batched.drainedOrdersPerSec,
       batchedCpuUsPerOrder: batched.cpuUsPerOrder ?? null,
       batchedDrainCpuUsPerOrder: batched.drainCpuUsPerOrder ?? null,

@@ -1,6 +1,7 @@
 /**
- * The OrderBook's durable log: one journal row per committed command batch, periodic engine snapshots,
- * and the reads recovery needs (latest snapshot, then the journal tail after it).
+ * The OrderBook's durable log: one journal row per committed command batch (its commands; its events only
+ * when stored on purpose, see docs/adr/0007-command-journal.md), periodic engine snapshots, and the reads
+ * recovery needs (latest snapshot, then the journal tail after it).
  * @internal
  */
 import { brotliCompressSync, brotliDecompressSync, constants } from "node:zlib";
@@ -27,11 +28,14 @@ function decompress(body: ArrayBuffer): string {
   return brotliDecompressSync(new Uint8Array(body)).toString("utf8");
 }
 
-/** The commands of a joined body (`${commands}\n${events}`). */
+/** The commands of a body: version 2 joined commands and events (`${commands}\n${events}`), later ones hold commands only. */
 function firstLine(joined: string): string {
   const end = joined.indexOf("\n");
   return end === -1 ? joined : joined.slice(0, end);
 }
+
+/** Stored events are split into pieces of at most this many compressed bytes (rows are capped at 2 MB). */
+const EVENT_PART_BYTES = 1_500_000;
 
 /** Smaller batches (a single order's is ~1 KB) fit in one page as text, so compressing them saves nothing. */
 const COMPRESS_FROM_CHARS = 4_000;
@@ -58,12 +62,7 @@ export function splitText(text: string, size = PART_CHARS): string[] {
 
 export interface JournalEntry {
   commands: readonly EngineCommand[];
-  /**
-   * JSON text of the batch's events: an array of them, or (what {@link BookCore} writes) an array of
-   * arrays, one per processed command. Readers flatten either.
-   */
-  eventsJson: string;
-  /** First and last engine seq of `events` (0 / 0 when there are none). */
+  /** First and last engine seq of the batch's events (0 / 0 when there are none). */
   firstSeq: number;
   lastSeq: number;
   /** Market-data seq after this batch. */
@@ -75,9 +74,25 @@ export interface StoredSnapshot {
   journalId: number;
   seq: number;
   mdSeq: number;
+  /**
+   * What `stateHash` hashes: "text", `stateHashOf` of the snapshot's JSON text (what is written now: the
+   * text exists anyway, and the canonical form took 60+ ms for a big book); "state", the engine's
+   * `stateHash()` (snapshots written before schema version 3).
+   */
+  hashOf: "state" | "text";
   stateHash: string;
   createdAt: number;
   state: EngineSnapshot;
+}
+
+/** A snapshot to store: the engine's `snapshot()` as JSON text, and `stateHashOf` that text. */
+export interface SnapshotToWrite {
+  journalId: number;
+  seq: number;
+  mdSeq: number;
+  createdAt: number;
+  text: string;
+  textHash: string;
 }
 
 export interface TailBatch {
@@ -97,28 +112,28 @@ export class Journal {
     this.lastId = sql.one<{ id: number | null }>`SELECT max(id) AS id FROM journal`?.id ?? 0;
   }
 
-  /** Append one batch (one row, or one row and its parts in one transaction). Returns its journal id. */
+  /**
+   * Append one batch's commands (one row, or one row and its parts in one transaction); its events are
+   * not stored (see {@link storeEvents}). Returns its journal id.
+   */
   append(entry: JournalEntry): number {
     const id = this.lastId + 1;
     const commands = JSON.stringify(entry.commands);
-    const events = entry.eventsJson;
-    const chars = commands.length + events.length;
-    if (chars < COMPRESS_FROM_CHARS) {
+    const count = entry.commands.length;
+    if (commands.length < COMPRESS_FROM_CHARS) {
       this.sql
-        .run`INSERT INTO journal (id, first_seq, last_seq, md_seq, command_count, created_at, commands, events, parts)
-        VALUES (${id}, ${entry.firstSeq}, ${entry.lastSeq}, ${entry.mdSeq}, ${entry.commands.length}, ${entry.createdAt}, ${commands}, ${events}, 0)`;
-    } else if (chars <= PART_CHARS) {
-      // JSON.stringify never writes a raw newline, so one joins the two bodies unambiguously.
-      const body = compress(`${commands}\n${events}`);
+        .run`INSERT INTO journal (id, first_seq, last_seq, md_seq, command_count, created_at, commands, events, events_at, parts)
+        VALUES (${id}, ${entry.firstSeq}, ${entry.lastSeq}, ${entry.mdSeq}, ${count}, ${entry.createdAt}, ${commands}, '', 'none', 0)`;
+    } else if (commands.length <= PART_CHARS) {
       this.sql
-        .run`INSERT INTO journal (id, first_seq, last_seq, md_seq, command_count, created_at, commands, events, body_z, parts)
-        VALUES (${id}, ${entry.firstSeq}, ${entry.lastSeq}, ${entry.mdSeq}, ${entry.commands.length}, ${entry.createdAt}, '', '', ${body}, 0)`;
+        .run`INSERT INTO journal (id, first_seq, last_seq, md_seq, command_count, created_at, commands, events, events_at, body_z, parts)
+        VALUES (${id}, ${entry.firstSeq}, ${entry.lastSeq}, ${entry.mdSeq}, ${count}, ${entry.createdAt}, '', '', 'none', ${compress(commands)}, 0)`;
     } else {
-      const parts = splitText(`${commands}\n${events}`);
+      const parts = splitText(commands);
       this.sql.transaction(() => {
         this.sql
-          .run`INSERT INTO journal (id, first_seq, last_seq, md_seq, command_count, created_at, commands, events, parts)
-          VALUES (${id}, ${entry.firstSeq}, ${entry.lastSeq}, ${entry.mdSeq}, ${entry.commands.length}, ${entry.createdAt}, '', '', ${parts.length})`;
+          .run`INSERT INTO journal (id, first_seq, last_seq, md_seq, command_count, created_at, commands, events, events_at, parts)
+          VALUES (${id}, ${entry.firstSeq}, ${entry.lastSeq}, ${entry.mdSeq}, ${count}, ${entry.createdAt}, '', '', 'none', ${parts.length})`;
         parts.forEach((body, part) => {
           this.sql.run`INSERT INTO journal_parts (journal_id, part, body) VALUES (${id}, ${part}, ${body})`;
         });
@@ -126,6 +141,20 @@ export class Journal {
     }
     this.lastId = id;
     return id;
+  }
+
+  /**
+   * Store the events of journal row `id` that the outbox delivers (all but L2 book deltas), for when the
+   * object can no longer keep or regenerate them (see book-core.ts). Idempotent.
+   */
+  storeEvents(id: number, events: readonly EngineEvent[]): void {
+    const body = new Uint8Array(compress(JSON.stringify(events.filter((e) => e.type !== "book"))));
+    this.sql.run`DELETE FROM journal_events WHERE journal_id = ${id}`;
+    for (let part = 0, at = 0; at < body.length || part === 0; part++, at += EVENT_PART_BYTES) {
+      const piece = body.slice(at, at + EVENT_PART_BYTES).buffer;
+      this.sql.run`INSERT INTO journal_events (journal_id, part, body) VALUES (${id}, ${part}, ${piece})`;
+    }
+    this.sql.run`UPDATE journal SET events_at = 'table' WHERE id = ${id}`;
   }
 
   /** Journal rows after `afterId`, oldest first, read in pages. */
@@ -157,22 +186,40 @@ export class Journal {
     }
   }
 
-  /** The events of one journal row (audit and tests). */
-  events(id: number): EngineEvent[] {
+  /**
+   * The stored events of one journal row: all of them for rows written before the command journal, those
+   * the outbox delivers for rows whose events were stored later; null when they were never stored (the
+   * object keeps them in memory or regenerates them on wake) or the row is gone.
+   */
+  events(id: number): EngineEvent[] | null {
     const row = this.sql.one<{
       events: string;
+      events_at: "row" | "none" | "table";
       body_z: ArrayBuffer | null;
       parts: number;
-    }>`SELECT events, body_z, parts FROM journal WHERE id = ${id}`;
-    if (row === undefined) return [];
+    }>`SELECT events, events_at, body_z, parts FROM journal WHERE id = ${id}`;
+    if (row === undefined || row.events_at === "none") return null;
     let text: string;
-    if (row.body_z !== null || row.parts > 0) {
+    if (row.events_at === "table") {
+      const pieces = this.sql<{
+        body: ArrayBuffer;
+      }>`SELECT body FROM journal_events WHERE journal_id = ${id} ORDER BY part`.map(
+        (r) => new Uint8Array(r.body),
+      );
+      const body = new Uint8Array(pieces.reduce((n, p) => n + p.length, 0));
+      let at = 0;
+      for (const p of pieces) {
+        body.set(p, at);
+        at += p.length;
+      }
+      text = decompress(body.buffer);
+    } else if (row.body_z !== null || row.parts > 0) {
       const joined = row.body_z !== null ? decompress(row.body_z) : this.joinedParts(id);
       text = joined.slice(joined.indexOf("\n") + 1);
     } else {
       text = row.events;
     }
-    // Rows hold the events flat or grouped by command (see JournalEntry.eventsJson).
+    // Rows hold the events flat or grouped by command (version 2's bodies).
     return (JSON.parse(text) as (EngineEvent | EngineEvent[])[]).flat();
   }
 
@@ -183,14 +230,14 @@ export class Journal {
   }
 
   /** Store a snapshot of the engine as of journal row `journalId`, keeping the `keep` latest. */
-  writeSnapshot(snap: StoredSnapshot, keep = 2): number {
+  writeSnapshot(snap: SnapshotToWrite, keep = 2): number {
     const createdAt = snap.createdAt;
-    const parts = splitText(JSON.stringify(snap.state));
+    const parts = splitText(snap.text);
     return this.sql.transaction(() => {
       const row = this.sql.one<{
         id: number;
-      }>`INSERT INTO snapshots (journal_id, seq, md_seq, state_hash, parts, created_at)
-        VALUES (${snap.journalId}, ${snap.seq}, ${snap.mdSeq}, ${snap.stateHash}, ${parts.length}, ${createdAt}) RETURNING id`;
+      }>`INSERT INTO snapshots (journal_id, seq, md_seq, state_hash, hash_of, parts, created_at)
+        VALUES (${snap.journalId}, ${snap.seq}, ${snap.mdSeq}, ${snap.textHash}, 'text', ${parts.length}, ${createdAt}) RETURNING id`;
       const id = row?.id ?? 0;
       parts.forEach((body, part) => {
         this.sql.run`INSERT INTO snapshot_parts (snapshot_id, part, body) VALUES (${id}, ${part}, ${body})`;
@@ -216,9 +263,10 @@ export class Journal {
       seq: number;
       md_seq: number;
       state_hash: string;
+      hash_of: "state" | "text";
       parts: number;
       created_at: number;
-    }>`SELECT id, journal_id, seq, md_seq, state_hash, parts, created_at FROM snapshots ORDER BY id DESC LIMIT 1`;
+    }>`SELECT id, journal_id, seq, md_seq, state_hash, hash_of, parts, created_at FROM snapshots ORDER BY id DESC LIMIT 1`;
     if (row === undefined) return null;
     const bodies = this.sql<{
       body: string;
@@ -230,6 +278,7 @@ export class Journal {
       journalId: row.journal_id,
       seq: row.seq,
       mdSeq: row.md_seq,
+      hashOf: row.hash_of,
       stateHash: row.state_hash,
       createdAt: row.created_at,
       state: JSON.parse(bodies.map((b) => b.body).join("")) as EngineSnapshot,
@@ -253,6 +302,7 @@ export class Journal {
     const maxId = ids[ids.length - 1]?.id ?? 0;
     this.sql.transaction(() => {
       this.sql.run`DELETE FROM journal_parts WHERE journal_id <= ${maxId}`;
+      this.sql.run`DELETE FROM journal_events WHERE journal_id <= ${maxId}`;
       this.sql.run`DELETE FROM journal WHERE id <= ${maxId}`;
     });
     return ids.length;

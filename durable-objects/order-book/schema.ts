@@ -98,4 +98,28 @@ export const ORDER_BOOK_MIGRATIONS: readonly Migration[] = [
       ALTER TABLE journal ADD COLUMN body_z BLOB;
     `,
   },
+  {
+    version: 3,
+    description:
+      "a command journal: a batch's events are stored only when the outbox could not otherwise have them; snapshot hashes of their text",
+    up: `
+      -- Rows from this version on hold the commands only (as text, or Brotli in body_z): recovery replays
+      -- commands, and the outbox delivers from memory. The events of a batch (those the outbox delivers:
+      -- all but L2 book deltas) are written to journal_events only when the outbox still needs them and
+      -- the object would otherwise lose them: pushed out of memory before delivery, or behind a snapshot
+      -- (the replay after a restart regenerates exactly the batches after the latest snapshot).
+      -- events_at: row (in the columns of the row, as versions 1 and 2 wrote), none, table.
+      ALTER TABLE journal ADD COLUMN events_at TEXT NOT NULL DEFAULT 'row' CHECK (events_at IN ('row', 'none', 'table'));
+      -- Brotli of the JSON of the events, in pieces under the 2 MB row limit.
+      CREATE TABLE journal_events (
+        journal_id INTEGER NOT NULL,
+        part INTEGER NOT NULL,
+        body BLOB NOT NULL,
+        PRIMARY KEY (journal_id, part)
+      ) STRICT;
+      -- What state_hash of a snapshot hashes: state, the canonical stateHash() of the engine (written
+      -- before); text, the JSON text of the snapshot (cheaper; on wake the restored engine must give it back).
+      ALTER TABLE snapshots ADD COLUMN hash_of TEXT NOT NULL DEFAULT 'state' CHECK (hash_of IN ('state', 'text'));
+    `,
+  },
 ];
