@@ -197,3 +197,27 @@ describe("UserSession account outbox", () => {
     expect(compareBalances((await stub.ledgerBalances(userId)).balances!, ledgerOf(pending))).toEqual([]);
   });
 });
+
+describe("UserSession alarm", () => {
+  it("finds the orders still waiting for their book through an index, not a scan of every order", async () => {
+    const userId = crypto.randomUUID();
+    const stub = sessionOf(userId);
+    await stub.ledgerBalances(userId);
+    const plans = await runInDurableObject(stub, (_instance, state) =>
+      [
+        "SELECT body FROM orders WHERE status = 'pending_new' AND created_at < 0",
+        "SELECT count(*) AS n FROM orders WHERE status = 'pending_new'",
+      ].map((query) =>
+        state.storage.sql
+          .exec<{ detail: string }>(`EXPLAIN QUERY PLAN ${query}`)
+          .toArray()
+          .map((r) => r.detail)
+          .join("; "),
+      ),
+    );
+    for (const plan of plans) {
+      expect(plan).toMatch(/USING (COVERING )?INDEX orders_pending/);
+      expect(plan).not.toMatch(/SCAN orders(?! USING)/);
+    }
+  });
+});

@@ -48,8 +48,11 @@ export const ACCOUNT_OUTBOX_MIGRATIONS: readonly Migration[] = [
 
 /** Where the outbox publishes. The default is the `trade-events` Queue; tests wrap it to inject failures. */
 export interface AccountOutboxTransport {
-  /** Publish at most {@link MAX_BATCH_MESSAGES} events (one `sendBatch`). */
-  publish(events: AccountEvent[]): Promise<void>;
+  /**
+   * Publish at most {@link MAX_BATCH_MESSAGES} events (one `sendBatch`); `jsonChars[i]` is the length of
+   * the JSON text of `events[i]` (the outbox stores it), so packing need not serialise each event to size it.
+   */
+  publish(events: AccountEvent[], jsonChars: readonly number[]): Promise<void>;
 }
 
 /** Queues accept at most 100 messages and 256 KB per `sendBatch`. */
@@ -61,9 +64,12 @@ export const OUTBOX_DELAY_MS = 20;
 /** Publishes a drained batch as packs (shared/queue-pack.ts): usually one Queue message per batch. */
 export function queueTransport(env: Pick<Env, "TRADE_EVENTS">): AccountOutboxTransport {
   return {
-    async publish(events) {
+    async publish(events, jsonChars) {
       await env.TRADE_EVENTS.sendBatch(
-        packBodies(events).map((body) => ({ body, contentType: "json" as const })),
+        packBodies(events, (_, i) => jsonChars[i] ?? 0).map((body) => ({
+          body,
+          contentType: "json" as const,
+        })),
       );
     },
   };
@@ -239,7 +245,10 @@ export class AccountOutbox {
         bytes += row.body.length;
       }
       try {
-        await this.transport.publish(batch.map((r) => JSON.parse(r.body) as AccountEvent));
+        await this.transport.publish(
+          batch.map((r) => JSON.parse(r.body) as AccountEvent),
+          batch.map((r) => r.body.length),
+        );
       } catch (error) {
         const message = (error instanceof Error ? error.message : String(error)).slice(0, 500);
         const at = now();

@@ -68,4 +68,13 @@ export const ACCOUNT_MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    description: "orders waiting for their book's answer, indexed (the alarm looks for them on every run)",
+    up: `
+      -- Without it every alarm scanned the whole orders table twice; a market maker's session holds
+      -- hundreds of thousands of orders. Partial: only the few pending_new rows are in it.
+      CREATE INDEX orders_pending ON orders (created_at) WHERE status = 'pending_new';
+    `,
+  },
 ];
