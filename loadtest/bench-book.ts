@@ -19,8 +19,9 @@
  * 2. HTTP: 50 keep-alive connections POSTing one order each to `/v2/dev/book/:symbol/orders`.
  * 3. Fan-out: 1,000 WebSocket subscribers on one book while batches are submitted; the rate is messages
  *    received by all sockets per second, each socket checked for gaps.
- * 4. In-process reference: the same flow through the pure engine and the journal's encoding (JSON and
- *    Brotli) in Node, to show how much of an order's time is matching and serialisation.
+ * 4. In-process reference: the same flow through the pure engine, the journal row's encoding (the
+ *    commands' JSON, Brotli) and a `submitManyJson` answer's JSON in Node, to show how much of an order's
+ *    time is matching and serialisation.
  *
  * 5. The disk's write + fsync latency in the persistence directory: every durable commit pays for at least
  *    one, so it bounds the rate of one order per RPC from a single caller (group commit lifts it for
@@ -564,10 +565,14 @@ function fsyncMs(dir: string): number {
 }
 
 /**
- * The same flow through the pure engine, and the journal's encoding of each batch (JSON, then Brotli at
- * quality 0, as durable-objects/order-book/journal.ts does), in Node.
+ * The same flow through the pure engine, the journal row of each batch (its commands' JSON, then Brotli
+ * at quality 0, as durable-objects/order-book/journal.ts does) and its `submitManyJson` answer, in Node.
  */
-function inProcessReference(count: number): { engineUsPerOrder: number; journalUsPerOrder: number } {
+function inProcessReference(count: number): {
+  engineUsPerOrder: number;
+  journalUsPerOrder: number;
+  answerJsonUsPerOrder: number;
+} {
   const spec = findSymbol("ACME") as SymbolSpec;
   const run = () => {
     const engine = new MatchingEngine(symbolRules(spec), { referencePrice: referencePriceTicks(spec) });
@@ -586,10 +591,10 @@ function inProcessReference(count: number): { engineUsPerOrder: number; journalU
       batches.push(perCommand);
     }
     const t1 = performance.now();
+    // A journal row: the batch's commands as JSON, Brotli-compressed (docs/adr/0007-command-journal.md).
     let bytes = 0;
     for (let i = 0; i < batches.length; i++) {
-      const text = `${JSON.stringify(commands.slice(i * 100, i * 100 + 100))}\n${JSON.stringify(batches[i])}`;
-      bytes += brotliCompressSync(text, {
+      bytes += brotliCompressSync(JSON.stringify(commands.slice(i * 100, i * 100 + 100)), {
         params: {
           [zlibConstants.BROTLI_PARAM_QUALITY]: 0,
           [zlibConstants.BROTLI_PARAM_MODE]: zlibConstants.BROTLI_MODE_TEXT,
@@ -597,13 +602,20 @@ function inProcessReference(count: number): { engineUsPerOrder: number; journalU
       }).length;
     }
     const t2 = performance.now();
-    return { engine: t1 - t0, journal: t2 - t1, bytes };
+    // A submitManyJson answer: the events without L2 deltas, as JSON.
+    for (const batch of batches) {
+      bytes += JSON.stringify(batch.map((list) => list.filter((e) => e.type !== "book"))).length;
+    }
+    const t3 = performance.now();
+    return { engine: t1 - t0, journal: t2 - t1, answer: t3 - t2, bytes };
   };
   run();
   const r = run();
+  const perOrder = (ms: number) => Math.round((ms * 1000 * 100) / count) / 100;
   return {
-    engineUsPerOrder: Math.round((r.engine * 1000 * 100) / count) / 100,
-    journalUsPerOrder: Math.round((r.journal * 1000 * 100) / count) / 100,
+    engineUsPerOrder: perOrder(r.engine),
+    journalUsPerOrder: perOrder(r.journal),
+    answerJsonUsPerOrder: perOrder(r.answer),
   };
 }
 
@@ -652,20 +664,21 @@ async function main(): Promise<void> {
     const ref = inProcessReference(100_000);
     log(
       `In-process reference (Node, same flow): engine ${ref.engineUsPerOrder} µs/order, ` +
-        `journal encoding (JSON + Brotli) ${ref.journalUsPerOrder} µs/order`,
+        `journal row (commands: JSON + Brotli) ${ref.journalUsPerOrder} µs/order, ` +
+        `submitManyJson answer (events as JSON) ${ref.answerJsonUsPerOrder} µs/order`,
     );
     if (single.ordersPerSec > 0) {
       log(
         `Where the time goes, one order per RPC ≈ ${Math.round(1e6 / single.ordersPerSec)} µs: the RPC round ` +
           `trip ≈ ${Math.round(1e6 / pingSeq)} µs (ping) + one durable SQLite commit (≥ one fsync, ${fsync} ms ` +
-          `on this disk now) + engine and journal encoding.`,
+          `on this disk now) + engine and journal row.`,
       );
     }
     if (batched.ordersPerSec > 0) {
       log(
         `Where the time goes, batches of 100 ≈ ${(1e6 / batched.ordersPerSec).toFixed(1)} µs/order ` +
           `(${batched.cpuUsPerOrder ?? "?"} µs of server CPU): engine ≈ ${ref.engineUsPerOrder} µs and journal ` +
-          `encoding ≈ ${ref.journalUsPerOrder} µs per order in Node; the rest is the structured clone of the ` +
+          `row ≈ ${ref.journalUsPerOrder} µs per order in Node; the rest is the structured clone of the ` +
           `commands and of the events (${batchedJson.ordersPerSec} orders/s when both travel as JSON ` +
           `text), the SQLite commit of each batch and garbage collection (see docs/capacity.md). Delivering ` +
           `the outbox (to 20 UserSessions and the local queue, on workerd's one thread too) costs another ` +
@@ -693,6 +706,7 @@ async function main(): Promise<void> {
       pingRpcPerSecConcurrent16: pingConc,
       engineUsPerOrder: ref.engineUsPerOrder,
       journalUsPerOrder: ref.journalUsPerOrder,
+      answerJsonUsPerOrder: ref.answerJsonUsPerOrder,
       fsyncMs: fsync,
       server: SERVER,
       loadAverage: Math.round((loadavg()[0] ?? 0) * 100) / 100,
