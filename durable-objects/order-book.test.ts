@@ -379,8 +379,12 @@ describe("OrderBook durability", () => {
 
   it("stores the events of undelivered batches pushed out of memory, and delivers them", async () => {
     const { symbol, stub } = await freshBook();
+    // Until the receiver below is installed, every delivery fails and waits an hour for its retry: the
+    // object's own alarms (they fire by themselves) cannot deliver anything behind the test's back.
+    await new Receiver().install(stub, () => "fail-before");
     await runInDurableObject(stub, (book: OrderBook) => {
       book.policy.recentEvents = 4;
+      book.outboxPolicy.retryBaseMs = 3_600_000;
     });
     const [maker, taker] = [account("maker"), account("taker")];
     const answers: EngineEvent[][] = [];
@@ -391,7 +395,7 @@ describe("OrderBook durability", () => {
       ]);
       answers.push([...(rest ?? []), ...(take ?? [])]);
     }
-    // No alarm ran yet: all five batches wait for delivery, and only the newest fit in memory.
+    // All five batches wait for delivery, and only the newest fits in memory.
     const stored = await runInDurableObject(stub, (_b, state) =>
       state.storage.sql
         .exec<{ id: number }>("SELECT DISTINCT journal_id AS id FROM journal_events ORDER BY 1")
@@ -400,7 +404,12 @@ describe("OrderBook durability", () => {
     expect(stored.length).toBeGreaterThanOrEqual(3);
     const receiver = new Receiver();
     await receiver.install(stub);
-    await runInDurableObject(stub, (book: OrderBook) => book.alarm());
+    await runInDurableObject(stub, (_book, state) => {
+      state.storage.sql.exec("UPDATE outbox SET next_attempt_at = 0");
+    });
+    for (let i = 0; i < 5 && (await stub.status()).outbox.pending > 0; i++) {
+      await runInDurableObject(stub, (book: OrderBook) => book.alarm());
+    }
     expect((await stub.status()).outbox.pending).toBe(0);
     const ids = (events: EngineEvent[], who: string) =>
       events
@@ -441,12 +450,21 @@ describe("OrderBook durability", () => {
         .one(),
     );
     expect(stored.n).toBe(2);
+    // Hold the retries for an hour, so no alarm of the restarted object delivers them before the receiver
+    // below is installed (a fresh instance delivers through the real bindings).
+    await runInDurableObject(stub, async (_book, state) => {
+      state.storage.sql.exec("UPDATE outbox SET next_attempt_at = ?", Date.now() + 3_600_000);
+      await state.storage.deleteAlarm();
+    });
 
     await evictDurableObject(stub);
     const fresh = env.ORDER_BOOK.get(env.ORDER_BOOK.idFromName(symbol));
     expect((await fresh.status()).recovery.replayedBatches).toBe(0);
     const back = new Receiver();
     await back.install(fresh);
+    await runInDurableObject(fresh, (_book, state) => {
+      state.storage.sql.exec("UPDATE outbox SET next_attempt_at = 0");
+    });
     for (let i = 0; i < 5 && (await fresh.status()).outbox.pending > 0; i++) {
       await runInDurableObject(fresh, (book: OrderBook) => book.alarm());
     }
@@ -505,6 +523,8 @@ describe("OrderBook durability", () => {
         lastId,
         maker,
       );
+      // Held for an hour: no alarm of the restarted object delivers them before the receiver is installed.
+      sql.exec("UPDATE outbox SET next_attempt_at = ?", Date.now() + 3_600_000);
     });
     await evictDurableObject(stub);
     const fresh = env.ORDER_BOOK.get(env.ORDER_BOOK.idFromName(symbol));
@@ -513,7 +533,10 @@ describe("OrderBook durability", () => {
     expect(after.outbox).toEqual({ pending: 3, failing: 0 });
     const receiver = new Receiver();
     await receiver.install(fresh);
-    await runInDurableObject(fresh, (book: OrderBook) => book.alarm());
+    await runInDurableObject(fresh, async (book: OrderBook, state) => {
+      state.storage.sql.exec("UPDATE outbox SET next_attempt_at = 0");
+      await book.alarm();
+    });
     expect((await fresh.status()).outbox.pending).toBe(0);
     const fill = last.find((e) => e.type === "fill");
     expect(receiver.applied(taker).map((e) => e.type)).toEqual(["accepted", "fill"]);
