@@ -28,7 +28,10 @@ function decompress(body: ArrayBuffer): string {
   return brotliDecompressSync(new Uint8Array(body)).toString("utf8");
 }
 
-/** The commands of a body: version 2 joined commands and events (`${commands}\n${events}`), later ones hold commands only. */
+/**
+ * The commands of a body: version 2 joined commands and events (`${commands}\n${events}`), later versions
+ * hold commands only.
+ */
 function firstLine(joined: string): string {
   const end = joined.indexOf("\n");
   return end === -1 ? joined : joined.slice(0, end);
@@ -76,8 +79,8 @@ export interface StoredSnapshot {
   mdSeq: number;
   /**
    * What `stateHash` hashes: "text", `stateHashOf` of the snapshot's JSON text (what is written now: the
-   * text exists anyway, and the canonical form took 60+ ms for a big book); "state", the engine's
-   * `stateHash()` (snapshots written before schema version 3).
+   * text exists anyway, and the canonical form takes tens of milliseconds for a big book); "state", the
+   * engine's `stateHash()` (snapshots written before schema version 3).
    */
   hashOf: "state" | "text";
   stateHash: string;
