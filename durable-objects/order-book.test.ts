@@ -16,6 +16,21 @@ import type { OrderBook } from "./order-book.ts";
 
 const types = (events: EngineEvent[]) => events.map((e) => e.type);
 
+/**
+ * Install `receiver` as the book's transport, release the retries the test held back, and run the alarm
+ * until the outbox is empty.
+ */
+async function deliverAll(stub: DurableObjectStub<OrderBook>, receiver: Receiver): Promise<void> {
+  await receiver.install(stub);
+  await runInDurableObject(stub, (_book, state) => {
+    state.storage.sql.exec("UPDATE outbox SET next_attempt_at = 0");
+  });
+  for (let i = 0; i < 5 && (await stub.status()).outbox.pending > 0; i++) {
+    await runInDurableObject(stub, (book: OrderBook) => book.alarm());
+  }
+  expect((await stub.status()).outbox.pending).toBe(0);
+}
+
 describe("OrderBook RPC", () => {
   it("matches a crossing order against the resting one and returns the fill", async () => {
     const { stub } = await freshBook();
@@ -403,14 +418,7 @@ describe("OrderBook durability", () => {
     );
     expect(stored.length).toBeGreaterThanOrEqual(3);
     const receiver = new Receiver();
-    await receiver.install(stub);
-    await runInDurableObject(stub, (_book, state) => {
-      state.storage.sql.exec("UPDATE outbox SET next_attempt_at = 0");
-    });
-    for (let i = 0; i < 5 && (await stub.status()).outbox.pending > 0; i++) {
-      await runInDurableObject(stub, (book: OrderBook) => book.alarm());
-    }
-    expect((await stub.status()).outbox.pending).toBe(0);
+    await deliverAll(stub, receiver);
     const ids = (events: EngineEvent[], who: string) =>
       events
         .filter((e) => e.type !== "book" && (e.type === "fill" || ("account" in e && e.account === who)))
@@ -461,14 +469,7 @@ describe("OrderBook durability", () => {
     const fresh = env.ORDER_BOOK.get(env.ORDER_BOOK.idFromName(symbol));
     expect((await fresh.status()).recovery.replayedBatches).toBe(0);
     const back = new Receiver();
-    await back.install(fresh);
-    await runInDurableObject(fresh, (_book, state) => {
-      state.storage.sql.exec("UPDATE outbox SET next_attempt_at = 0");
-    });
-    for (let i = 0; i < 5 && (await fresh.status()).outbox.pending > 0; i++) {
-      await runInDurableObject(fresh, (book: OrderBook) => book.alarm());
-    }
-    expect((await fresh.status()).outbox.pending).toBe(0);
+    await deliverAll(fresh, back);
     expect(back.applied(maker).filter((e) => e.type === "accepted")).toHaveLength(300);
     const fills = back.applied(taker).filter((e) => e.type === "fill");
     expect(fills.map((e) => e.eventId)).toEqual(
@@ -532,12 +533,7 @@ describe("OrderBook durability", () => {
     expect(after.stateHash).toBe(before.stateHash);
     expect(after.outbox).toEqual({ pending: 3, failing: 0 });
     const receiver = new Receiver();
-    await receiver.install(fresh);
-    await runInDurableObject(fresh, async (book: OrderBook, state) => {
-      state.storage.sql.exec("UPDATE outbox SET next_attempt_at = 0");
-      await book.alarm();
-    });
-    expect((await fresh.status()).outbox.pending).toBe(0);
+    await deliverAll(fresh, receiver);
     const fill = last.find((e) => e.type === "fill");
     expect(receiver.applied(taker).map((e) => e.type)).toEqual(["accepted", "fill"]);
     expect(receiver.applied(maker).map((e) => e.eventId)).toEqual([`${symbol}:${fill?.seq}`]);
