@@ -322,7 +322,7 @@ export class BookCore {
     this.commandsSinceSnapshot = 0;
     this.lastSnapshotAt = now;
     // Rows the outbox has yet to deliver are kept whatever their age.
-    const pruned = this.journal.prune(now - this.policy.journalRetentionMs, this.outbox.oldestJournalId());
+    const pruned = this.journal.prune(now - this.policy.journalRetentionMs, needed);
     return { journalId, pruned };
   }
 }

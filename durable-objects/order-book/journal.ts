@@ -147,11 +147,11 @@ export class Journal {
   }
 
   /**
-   * Store the events of journal row `id` that the outbox delivers (all but L2 book deltas), for when the
-   * object can no longer keep or regenerate them (see book-core.ts). Idempotent.
+   * Store the events of journal row `id` that the outbox delivers (the caller's copy already leaves out L2
+   * book deltas), for when the object can no longer keep or regenerate them (see book-core.ts). Idempotent.
    */
   storeEvents(id: number, events: readonly EngineEvent[]): void {
-    const body = new Uint8Array(compress(JSON.stringify(events.filter((e) => e.type !== "book"))));
+    const body = new Uint8Array(compress(JSON.stringify(events)));
     this.sql.run`DELETE FROM journal_events WHERE journal_id = ${id}`;
     for (let part = 0, at = 0; at < body.length || part === 0; part++, at += EVENT_PART_BYTES) {
       const piece = body.slice(at, at + EVENT_PART_BYTES).buffer;
