@@ -3,7 +3,11 @@
  *
  * - To a UserSession (RPC `applyBookEvents(symbol, events)`): every event about one of the account's
  *   orders, on both sides of a trade: accepted, rejected, fill, canceled, expired, replaced, triggered.
- * - To the `trade-events` Queue: one {@link TradeEventMessage} per engine event except L2 book deltas.
+ * - To the `trade-events` Queue: one {@link TradeEventMessage} per trade (fill), trading-status change and
+ *   reference-price change: what only the book knows. An order's own life (accepted, canceled, replaced, …)
+ *   reaches the queue from its owner's UserSession as `account.order` events, which is what history reads;
+ *   the book published it too until nothing consumed that copy, and it was most of the queue's traffic
+ *   (docs/history.md).
  *
  * Every event has the id `${symbol}:${seq}` where `seq` is the engine's sequence number: stable across
  * retries, restarts and replays, so receivers dedupe on it (delivery is at-least-once).
@@ -83,7 +87,10 @@ export function isAccountEvent(event: EngineEvent): event is AccountEngineEvent 
   }
 }
 
-/** Kinds of queue message. */
+/**
+ * Kinds of queue message. Books no longer publish `order` messages; consumers still accept the ones older
+ * producers sent.
+ */
 export type TradeEventType = "order" | "fill" | "trading_status" | "reference_price";
 
 /**
@@ -106,12 +113,18 @@ export type TradeEventMessage = {
   | { type: "reference_price"; event: ReferencePriceEvent }
 );
 
-/** The queue message for `event`, or `null` for events that are not published (L2 book deltas). */
+/**
+ * The queue message for `event`, or `null` for events the book does not publish: L2 book deltas (market
+ * data) and order-lifecycle events (their owner's UserSession publishes them as account events).
+ */
 export function tradeEventMessage(
   symbol: string,
   sizes: { tickSize: string; lotSize: string },
   event: EngineEvent,
 ): TradeEventMessage | null {
+  if (event.type !== "fill" && event.type !== "trading_status" && event.type !== "reference_price") {
+    return null;
+  }
   const base = {
     id: bookEventId(symbol, event.seq),
     symbol,
@@ -125,11 +138,7 @@ export function tradeEventMessage(
       return { ...base, type: "fill", event };
     case "trading_status":
       return { ...base, type: "trading_status", event };
-    case "reference_price":
-      return { ...base, type: "reference_price", event };
-    case "book":
-      return null;
     default:
-      return { ...base, type: "order", event };
+      return { ...base, type: "reference_price", event };
   }
 }

@@ -11,7 +11,8 @@
  * Receivers of a batch:
  * - each account concerned: the batch's events about it, delivered with `UserSession.applyBookEvents`
  *   (one call per account per drain round, carrying every batch of the round);
- * - the `trade-events` Queue: the batch's events (all but L2 deltas) as {@link TradeEventMessage}s, packed
+ * - the `trade-events` Queue: the batch's trades, trading-status and reference-price changes as
+ *   {@link TradeEventMessage}s (shared/book-events.ts says why order-lifecycle events are not among them), packed
  *   into Queue messages (shared/queue-pack.ts) and sent with `sendBatch`.
  *
  * A receiver that fails does not hold up the others: its part of each batch is written to the `outbox`
@@ -534,6 +535,8 @@ export class Outbox {
   ): Promise<{ finished: number; failed: false } | { finished: number; failed: true; error: unknown }> {
     let sent = 0;
     let finished = 0;
+    // Units with no messages before the first send (a row of a batch that publishes nothing) are done.
+    while (finished < ends.length && (ends[finished] ?? 0) <= 0) finished++;
     try {
       while (sent < messages.length) {
         const batch = messages.slice(sent, sent + QUEUE_BATCH);
