@@ -721,21 +721,25 @@ describe("OrderBook outbox", () => {
   });
 
   it("finishes a queue row written by an older version whose batch now publishes nothing, without a send", async () => {
-    const { stub } = await freshBook();
-    const receiver = new Receiver();
-    await receiver.install(stub);
+    const { symbol, stub } = await freshBook();
+    await new Receiver().install(stub);
     await stub.submit(limit("quiet", account("a"), "buy", 1, 9_990));
     await runDurableObjectAlarm(stub);
-    // Versions that published order events left queue rows like this one behind a failed send.
+    // Versions that published order events left queue rows like this one behind a failed send; the
+    // object finds it when it wakes.
     await runInDurableObject(stub, (_book, state) => {
       const id = state.storage.sql.exec<{ id: number }>("SELECT max(id) AS id FROM journal").one().id;
       state.storage.sql.exec(
-        "INSERT INTO outbox (journal_id, destination, account, event_count, created_at) VALUES (?, 'queue', NULL, 1, 0)",
+        "INSERT INTO outbox (journal_id, destination, account, event_count, created_at, next_attempt_at) VALUES (?, 'queue', NULL, 1, 0, ?)",
         id,
+        Date.now() + 3_600_000,
       );
     });
-    expect((await stub.status()).outbox.pending).toBe(1);
-    await deliverAll(stub, receiver);
+    await evictDurableObject(stub);
+    const fresh = env.ORDER_BOOK.get(env.ORDER_BOOK.idFromName(symbol));
+    expect((await fresh.status()).outbox.pending).toBe(1);
+    const receiver = new Receiver();
+    await deliverAll(fresh, receiver);
     expect(receiver.published).toEqual([]);
   });
 
