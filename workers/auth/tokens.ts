@@ -55,6 +55,24 @@ export function parseSigningKeys(raw: string | undefined): SigningKey[] {
   return keys;
 }
 
+/**
+ * The HMAC `CryptoKey` of a signing key, imported once per isolate. Handing jose the raw bytes made it
+ * import the key again on every sign and verify, that is on every authenticated request.
+ */
+const cryptoKeys = new WeakMap<SigningKey, Promise<CryptoKey>>();
+
+function cryptoKeyOf(key: SigningKey): Promise<CryptoKey> {
+  let imported = cryptoKeys.get(key);
+  if (imported === undefined) {
+    imported = crypto.subtle.importKey("raw", key.secret, { name: "HMAC", hash: "SHA-256" }, false, [
+      "sign",
+      "verify",
+    ]);
+    cryptoKeys.set(key, imported);
+  }
+  return imported;
+}
+
 export interface AccessClaims {
   userId: string;
   role: Role;
@@ -92,7 +110,7 @@ export async function signAccessToken(
     .setJti(claims.jti)
     .setIssuedAt(iat)
     .setExpirationTime(claims.exp)
-    .sign(key.secret);
+    .sign(await cryptoKeyOf(key));
   return { token, claims, expiresIn: ttlSeconds };
 }
 
@@ -113,7 +131,7 @@ export async function verifyAccessToken(
       (header) => {
         const key = keys.find((k) => k.kid === header.kid);
         if (!key) throw new errors.JWSSignatureVerificationFailed("unknown kid");
-        return key.secret;
+        return cryptoKeyOf(key);
       },
       { algorithms: [JWT_ALG], issuer: JWT_ISSUER, audience: JWT_AUDIENCE, currentDate: now },
     );
