@@ -161,6 +161,16 @@ const COMPLETED_ORDER_MEMORY = 64;
 const RECENT_ORDER_MEMORY = 256;
 /** Book event ids kept in memory once applied (see `seenBookEvents`). */
 const SEEN_BOOK_EVENT_MEMORY = 4_096;
+/**
+ * How long the inbox remembers a book event's id. A book redelivers an event only until it has recorded the
+ * delivery, which its next alarm does within seconds (retries back off to a minute at most), so a week is
+ * far beyond any redelivery; without a horizon an active account's inbox (a market maker's: several events
+ * a second) grew without bound.
+ */
+export const BOOK_EVENT_RETENTION_MS = 7 * 24 * 3_600_000;
+/** Inbox rows deleted per pruning statement, and the pause between prunings that find nothing more. */
+const BOOK_EVENT_PRUNE_CHUNK = 2_000;
+const BOOK_EVENT_PRUNE_EVERY_MS = 3_600_000;
 
 /**
  * One live account per user (`idFromName(userId)`): cash, reservations, positions, the user's orders and
@@ -188,6 +198,8 @@ export class UserSession extends DurableObject<Env> {
    * SQLite transaction. The durable dedupe stays the `book_events` table.
    */
   private readonly seenBookEvents = new Recent<true>(SEEN_BOOK_EVENT_MEMORY);
+  /** When the inbox was last found pruned to its retention (see {@link pruneBookEvents}). */
+  private bookEventsPrunedAt = 0;
   /**
    * Orders this object wrote lately, as written (frozen copies): most reads of an order (every book event
    * applies to one) follow its write closely, and this spares them a query and a JSON parse. Emptied when
@@ -776,11 +788,21 @@ export class UserSession extends DurableObject<Env> {
     return this.ingest(symbol, events);
   }
 
-  /** Every book event recorded by {@link applyBookEvents}, in arrival order (tests and support). */
-  async bookEvents(): Promise<AccountBookEvent[]> {
-    return this.sql<{ body: string }>`SELECT body FROM book_events ORDER BY rowid`.map(
-      (r) => JSON.parse(r.body) as AccountBookEvent,
-    );
+  /**
+   * The inbox (support): the book events applied in the last {@link BOOK_EVENT_RETENTION_MS}, in arrival
+   * order. What they did is in the orders, fills and account events; the inbox keeps their ids only.
+   */
+  async bookEvents(): Promise<
+    { eventId: string; symbol: string; seq: number; type: string; receivedAt: number }[]
+  > {
+    return this.sql<{ event_id: string; symbol: string; seq: number; type: string; received_at: number }>`
+      SELECT event_id, symbol, seq, type, received_at FROM book_events ORDER BY rowid`.map((r) => ({
+      eventId: r.event_id,
+      symbol: r.symbol,
+      seq: r.seq,
+      type: r.type,
+      receivedAt: r.received_at,
+    }));
   }
 
   // -----------------------------------------------------------------------------------------------
@@ -884,6 +906,7 @@ export class UserSession extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     this.alarmClock.fired();
     await this.outbox.drain(() => Date.now());
+    this.pruneBookEvents(Date.now());
     const cutoff = Date.now() - PENDING_SETTLE_MS;
     const stuck = this.sql<{ body: string }>`SELECT body FROM orders WHERE status = 'pending_new' AND
       created_at < ${cutoff}`.map((r) => JSON.parse(r.body) as OrderRecord);
@@ -910,6 +933,25 @@ export class UserSession extends DurableObject<Env> {
   // -----------------------------------------------------------------------------------------------
   // Internals
   // -----------------------------------------------------------------------------------------------
+
+  /**
+   * Forget inbox ids older than {@link BOOK_EVENT_RETENTION_MS}, oldest first, a chunk per statement. Runs
+   * from the alarm (an account that receives events has one), at most hourly once it has caught up. Rows go
+   * in rowid order, which is arrival order, so the oldest chunk is found without an index on the time.
+   */
+  private pruneBookEvents(now: number): void {
+    if (now - this.bookEventsPrunedAt < BOOK_EVENT_PRUNE_EVERY_MS) return;
+    const cutoff = now - BOOK_EVENT_RETENTION_MS;
+    for (let chunk = 0; chunk < 10; chunk++) {
+      const deleted = this.sql<{ n: number }>`DELETE FROM book_events WHERE rowid IN (
+          SELECT rowid FROM book_events ORDER BY rowid LIMIT ${BOOK_EVENT_PRUNE_CHUNK})
+        AND received_at < ${cutoff} RETURNING 1 AS n`.length;
+      if (deleted < BOOK_EVENT_PRUNE_CHUNK) {
+        this.bookEventsPrunedAt = now;
+        return;
+      }
+    }
+  }
 
   /** The account of `userId`, created with its starting cash on first use. */
   private open(userId: string): Account {
@@ -1151,8 +1193,10 @@ export class UserSession extends DurableObject<Env> {
         const ids = orderIdsForAccount(event, userId);
         if (ids.length === 0) continue;
         settled.push(eventId);
+        // The id is the dedupe key; the event's effect is recorded by the orders, fills and account events
+        // below, so the row carries no copy of it (`body` stays empty).
         const inserted = this.sql`INSERT INTO book_events (event_id, symbol, seq, type, body, received_at)
-          VALUES (${eventId}, ${symbol}, ${event.seq}, ${event.type}, ${JSON.stringify({ ...event, eventId, symbol })}, ${receivedAt})
+          VALUES (${eventId}, ${symbol}, ${event.seq}, ${event.type}, '', ${receivedAt})
           ON CONFLICT (event_id) DO NOTHING RETURNING event_id`;
         if (inserted.length === 0) continue;
         count++;
