@@ -136,6 +136,34 @@ describe("UserSession account outbox", () => {
     expect(compareBalances((await stub.ledgerBalances(userId)).balances!, ledgerOf(sink.events))).toEqual([]);
   });
 
+  it("publishes nothing of a rolled-back change and keeps its sequence gap-free, also while it drains from memory", async () => {
+    const userId = crypto.randomUUID();
+    const stub = sessionOf(userId);
+    const sink = await capture(stub);
+    await stub.grantShares(userId, "EPIC", "2", "75.00");
+    // This drain empties the table: from here on the outbox knows every row without reading the table.
+    await drain(stub, userId);
+    const grant = sink.events.find((e) => e.type === "account.grant") as AccountEvent;
+    await runInDurableObject(stub, (instance) => {
+      const { outbox, sql } = instance as unknown as {
+        outbox: AccountOutbox;
+        sql: { transaction<T>(fn: () => T): T };
+      };
+      const { kind: _k, v: _v, id: _i, userId: _u, seq: _s, ts: _t, epoch: _e, ...body } = grant;
+      expect(() =>
+        sql.transaction(() => {
+          outbox.enqueue({ userId, epoch: 0, ts: Date.now() }, body as never, (seq) => `rolled-back:${seq}`);
+          throw new Error("the change failed");
+        }),
+      ).toThrow("the change failed");
+    });
+    await stub.grantShares(userId, "EPIC", "1", "75.00");
+    await drain(stub, userId);
+    expect(sink.events.some((e) => e.id.startsWith("rolled-back"))).toBe(false);
+    expect(sink.events.map((e) => e.seq)).toEqual(sink.events.map((_, i) => i + 1));
+    expect(compareBalances((await stub.ledgerBalances(userId)).balances!, ledgerOf(sink.events))).toEqual([]);
+  });
+
   it("resets as closing and opening entries, so the ledger follows the account through a reset", async () => {
     const userId = crypto.randomUUID();
     const stub = sessionOf(userId);
