@@ -1,9 +1,13 @@
 // Users, sessions, API keys, roles and rate limits through the real HTTP surface of
 // `wrangler dev` on the local stack (Postgres shards, Redis behind the Upstash shim).
+import { Redis } from "@upstash/redis";
+import type { Redis as GateRedis } from "@upstash/redis/cloudflare";
 import { SignJWT } from "jose";
 import { beforeAll, describe, expect, inject, it } from "vitest";
 import { runSeeds } from "../scripts/stack/seed.ts";
 import { DEMO_USERS, demoUsersSeeder } from "../scripts/stack/seed-users.ts";
+import { checkGate } from "../workers/auth/gate.ts";
+import type { AccessClaims } from "../workers/auth/tokens.ts";
 
 const baseUrl = inject("baseUrl");
 const stackEnv = inject("stackEnv");
@@ -557,6 +561,57 @@ describe("rate limits", () => {
     expect(last.body).toMatchObject({ code: "rate_limited" });
     // Another address is not affected.
     expect((await api("POST", "/v1/auth/login", { body: {}, ip: freshIp() })).status).toBe(422);
+  });
+
+  it("counts the trading budget and reads the token's revocation in one Redis script", async () => {
+    const redis = new Redis({
+      url: stackEnv.UPSTASH_REDIS_REST_URL as string,
+      token: stackEnv.UPSTASH_REDIS_REST_TOKEN as string,
+      retry: false,
+    }) as unknown as GateRedis;
+    const userId = crypto.randomUUID();
+    const claims: AccessClaims = {
+      userId,
+      role: "trader",
+      sessionId: crypto.randomUUID(),
+      jti: crypto.randomUUID(),
+      iat: Math.floor(Date.now() / 1000) - 5,
+      exp: Math.floor(Date.now() / 1000) + 600,
+    };
+    // Early in a window, so the previous (empty) window weighs nothing and the run stays in this one.
+    const windowMs = 3_600_000;
+    const now = Math.floor(Date.now() / windowMs) * windowMs + 1_000;
+    const limit = { name: `test_gate_${runId}`, identifier: userId, limit: 3, windowMs };
+    const answers = [];
+    for (let i = 0; i < 5; i++) answers.push(await checkGate(redis, claims, limit, now));
+    expect(answers.map((a) => [a.refused, a.state.remaining])).toEqual([
+      [false, 2],
+      [false, 1],
+      [false, 0],
+      [true, 0],
+      [true, 0],
+    ]);
+    expect(answers.every((a) => a.revocation === "valid")).toBe(true);
+    expect(answers[0]?.state.reset).toBe(now - 1_000 + windowMs);
+    // A quarter into the next window, three quarters of this one's 3 requests still count (2, rounded
+    // down): one more request fits.
+    const later = now - 1_000 + windowMs + windowMs / 4;
+    const next = [await checkGate(redis, claims, limit, later), await checkGate(redis, claims, limit, later)];
+    expect(next.map((a) => [a.refused, a.state.remaining])).toEqual([
+      [false, 0],
+      [true, 0],
+    ]);
+
+    // Logging out writes the session key; closing the account writes the user's valid-after time.
+    const other = { ...limit, identifier: crypto.randomUUID() };
+    await redis.set(`auth:rv:sid:${claims.sessionId}`, 1, { ex: 60 });
+    expect((await checkGate(redis, claims, other, now)).revocation).toBe("revoked");
+    const fresh = { ...claims, sessionId: crypto.randomUUID() };
+    await redis.set(`auth:rv:user:${userId}`, claims.iat + 1, { ex: 60 });
+    expect((await checkGate(redis, fresh, other, now)).revocation).toBe("revoked");
+    expect((await checkGate(redis, { ...fresh, iat: claims.iat + 2 }, other, now)).revocation).toBe("valid");
+    // An API-key caller: the budget only.
+    expect((await checkGate(redis, null, other, now)).revocation).toBeNull();
   });
 
   it("reports the per-user budget on authenticated routes", async () => {

@@ -3,9 +3,12 @@ import { db } from "../db/index.ts";
 import type { AppBindings } from "../env.ts";
 import { ApiError } from "../errors.ts";
 import { redisClient } from "../lib/redis.ts";
+import { rateLimited, rateLimitHeaders } from "../middleware/rate-limit.ts";
 import { authenticateApiKey } from "./api-keys.ts";
+import { authConfig } from "./config.ts";
+import { checkGate, type GateResult } from "./gate.ts";
 import { checkRevoked } from "./revocation.ts";
-import { parseSigningKeys, SigningKeyError, verifyAccessToken } from "./tokens.ts";
+import { type AccessClaims, parseSigningKeys, SigningKeyError, verifyAccessToken } from "./tokens.ts";
 import type { AuthBindings, Principal } from "./types.ts";
 
 const BEARER = /^Bearer[ \t]+([A-Za-z0-9._~+/-]+=*)[ \t]*$/i;
@@ -56,6 +59,22 @@ export async function authenticate(c: Context<AppBindings>): Promise<Principal> 
     return principal;
   }
 
+  const claims = await verifiedBearer(c);
+  const status = await dependency(c, "revocation", () => checkRevoked(redisClient(c.env), claims));
+  if (status === "revoked") throw unauthorized("invalid_token", "access token has been revoked");
+  return principalOfClaims(claims);
+}
+
+function usesApiKey(c: Context<AppBindings>): boolean {
+  return c.req.header(API_KEY_ID_HEADER) !== undefined || c.req.header(API_SECRET_HEADER) !== undefined;
+}
+
+function principalOfClaims(claims: AccessClaims): Principal {
+  return { userId: claims.userId, role: claims.role, via: "jwt", sessionId: claims.sessionId };
+}
+
+/** The claims of the request's bearer access token: signature, algorithm, issuer, audience, expiry. */
+async function verifiedBearer(c: Context<AppBindings>): Promise<AccessClaims> {
   const header = c.req.header("Authorization");
   if (!header) throw unauthorized("unauthorized", "authentication required");
   const token = BEARER.exec(header)?.[1];
@@ -73,10 +92,7 @@ export async function authenticate(c: Context<AppBindings>): Promise<Principal> 
       ? unauthorized("token_expired", "access token has expired; refresh it")
       : unauthorized("invalid_token", "access token is not valid");
   }
-  const status = await dependency(c, "revocation", () => checkRevoked(redisClient(c.env), verified.claims));
-  if (status === "revoked") throw unauthorized("invalid_token", "access token has been revoked");
-  const { userId, role, sessionId } = verified.claims;
-  return { userId, role, via: "jwt", sessionId };
+  return verified.claims;
 }
 
 /**
@@ -91,6 +107,79 @@ export const requireAuth: MiddlewareHandler<AuthBindings> = async (c, next) => {
   await next();
 };
 
+const sessionRequired = () =>
+  new ApiError(403, "session_required", "this route needs a bearer access token, not an API key");
+
+/**
+ * `requireAuth` (or `requireSession`) and the per-user trading rate limit in one middleware, with one
+ * Redis round trip for a bearer token: its revocation keys and the user's window in one script
+ * (workers/auth/gate.ts). Every key and session of an account share one budget
+ * (`RATE_LIMIT_TRADING_PER_MINUTE`), so extra API keys do not multiply it; every answer carries the
+ * `RateLimit-*` headers, a refused request is a 429 with `Retry-After`.
+ *
+ * If Redis fails, a bearer token cannot be checked for revocation: 503, as `requireAuth`. A caller with an
+ * API key (checked by its own lookup) is let through when only the limiter fails, as the other limits do.
+ */
+function traderGate(sessionOnly: boolean): MiddlewareHandler<AuthBindings> {
+  return async (c, next) => {
+    const app = c as unknown as Context<AppBindings>;
+    let principal = c.get("principal") as Principal | undefined;
+    let claims: AccessClaims | null = null;
+    if (!principal) {
+      if (usesApiKey(app)) principal = await authenticate(app);
+      else {
+        claims = await verifiedBearer(app);
+        principal = principalOfClaims(claims);
+      }
+    }
+    if (sessionOnly && principal.via !== "jwt") throw sessionRequired();
+    const limit = {
+      name: "trading_user",
+      identifier: principal.userId,
+      limit: authConfig(c.env).tradingPerMinute,
+      windowMs: 60_000,
+    };
+    let gate: GateResult | null = null;
+    if (claims !== null) {
+      const checked = claims;
+      gate = await dependency(app, "revocation", () => checkGate(redisClient(c.env), checked, limit));
+      if (gate.revocation === "revoked") throw unauthorized("invalid_token", "access token has been revoked");
+    } else {
+      try {
+        gate = await checkGate(redisClient(c.env), null, limit);
+      } catch (err) {
+        c.get("log").warn("rate limiter unavailable; request allowed", {
+          limiter: limit.name,
+          error: err instanceof Error ? err.message : String(err),
+        });
+      }
+    }
+    c.set("principal", principal);
+    if (gate?.refused) {
+      throw rateLimited(
+        rateLimitHeaders(gate.state, true),
+        "too many requests for this account; retry later",
+      );
+    }
+    await next();
+    if (gate !== null && !c.res.headers.has("RateLimit-Limit")) {
+      for (const [k, v] of Object.entries(rateLimitHeaders(gate.state, false))) c.res.headers.set(k, v);
+    }
+  };
+}
+
+/**
+ * A signed-in caller (access token or API key) within the account's trading rate limit: the middleware of
+ * the trading, account and notification routes.
+ *
+ * @example
+ * const route = createRoute({ method: "post", path: "/v2/orders", middleware: [requireTrader] as const, ... });
+ */
+export const requireTrader: MiddlewareHandler<AuthBindings> = traderGate(false);
+
+/** {@link requireSession} within the account's trading rate limit (API keys, logout, closing the account). */
+export const requireTraderSession: MiddlewareHandler<AuthBindings> = traderGate(true);
+
 /**
  * Requires a signed-in session (a bearer access token), not an API key: for account management
  * (API keys, logout, closing the account), so a leaked bot key cannot mint more keys or lock the
@@ -98,9 +187,7 @@ export const requireAuth: MiddlewareHandler<AuthBindings> = async (c, next) => {
  */
 export const requireSession: MiddlewareHandler<AuthBindings> = async (c, next) => {
   if (!c.get("principal")) c.set("principal", await authenticate(c as unknown as Context<AppBindings>));
-  if (c.get("principal").via !== "jwt") {
-    throw new ApiError(403, "session_required", "this route needs a bearer access token, not an API key");
-  }
+  if (c.get("principal").via !== "jwt") throw sessionRequired();
   await next();
 };
 

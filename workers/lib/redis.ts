@@ -1,12 +1,21 @@
 import { Redis } from "@upstash/redis/cloudflare";
 import type { Env } from "../env.ts";
 
-/** The Upstash REST client; locally it reaches a real redis-server through the REST shim. */
+const clients = new Map<string, Redis>();
+
+/**
+ * The Upstash REST client; locally it reaches a real redis-server through the REST shim. One per isolate
+ * and endpoint: it holds no connection (every command is a `fetch`), and scripts created on it keep their
+ * SHA-1 across requests.
+ */
 export function redisClient(env: Env): Redis {
   if (!env.UPSTASH_REDIS_REST_URL || !env.UPSTASH_REDIS_REST_TOKEN) {
     throw new Error("UPSTASH_REDIS_REST_URL / UPSTASH_REDIS_REST_TOKEN are not configured");
   }
-  return new Redis({
+  const key = `${env.UPSTASH_REDIS_REST_URL}\n${env.UPSTASH_REDIS_REST_TOKEN}`;
+  const cached = clients.get(key);
+  if (cached !== undefined) return cached;
+  const client = new Redis({
     url: env.UPSTASH_REDIS_REST_URL,
     token: env.UPSTASH_REDIS_REST_TOKEN,
     retry: false,
@@ -16,4 +25,6 @@ export function redisClient(env: Env): Redis {
     // No SDK/platform headers on every call.
     enableTelemetry: false,
   });
+  clients.set(key, client);
+  return client;
 }

@@ -14,7 +14,8 @@ import { redisClient } from "../lib/redis.ts";
  * The limits come from vars (wrangler.toml) so a load test can raise them:
  * - `RATE_LIMIT_AUTH_PER_MINUTE` per client IP on `/v1/auth/*` (default 100),
  * - `RATE_LIMIT_LOGIN_FAILURES_PER_15_MINUTES` failed logins per account (default 10),
- * - `RATE_LIMIT_TRADING_PER_MINUTE` per user on trading routes (default 1,200).
+ * - `RATE_LIMIT_TRADING_PER_MINUTE` per user on trading routes (default 1,200), counted by `requireTrader`
+ *   (workers/auth/middleware.ts) in the same Redis call that checks the access token's revocation.
  *
  * If Redis is slow (over `REDIS_TIMEOUT_MS`) or down, requests pass and a warning is logged:
  * limits protect capacity, and an outage of the limiter should not become an outage of trading.
@@ -140,25 +141,6 @@ export const authRateLimit: MiddlewareHandler<AppBindings> = rateLimit<AppBindin
   window: "60 s",
   identify: clientIp,
   message: "too many authentication requests from this address; retry later",
-});
-
-/**
- * Per user on trading routes: every key and session of an account share one budget, so extra
- * API keys do not multiply it. Runs after `requireAuth` (it needs `c.var.principal`).
- *
- * @example
- * const route = createRoute({ method: "post", path: "/v2/orders", middleware: [requireAuth, tradingRateLimit] as const, ... });
- */
-export const tradingRateLimit: MiddlewareHandler<AuthBindings> = rateLimit<AuthBindings>({
-  name: "trading_user",
-  limit: (env) => authConfig(env).tradingPerMinute,
-  window: "60 s",
-  identify: (c) => {
-    const principal = c.get("principal");
-    if (!principal) throw new ApiError(401, "unauthorized", "authentication required");
-    return principal.userId;
-  },
-  message: "too many requests for this account; retry later",
 });
 
 /**

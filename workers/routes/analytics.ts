@@ -17,13 +17,12 @@ import { flushApiCallsToPostgres, flushBufferToRedis } from "../analytics/api-ca
 import { dashboardCsp, dashboardHtml } from "../analytics/dashboard.ts";
 import { platformReport } from "../analytics/platform.ts";
 import { loadUserAnalytics, type UserAnalyticsData } from "../analytics/user.ts";
-import { requireAdmin, requireAuth } from "../auth/middleware.ts";
+import { requireAdmin, requireTrader } from "../auth/middleware.ts";
 import { AUTH_SECURITY, ErrorSchema, errorResponses } from "../auth/openapi.ts";
 import { db } from "../db/index.ts";
 import type { Env, Logger } from "../env.ts";
 import { ApiError } from "../errors.ts";
 import { HISTORY_SOURCE_HEADER } from "../history/reads.ts";
-import { tradingRateLimit } from "../middleware/rate-limit.ts";
 import { createRouter } from "../openapi.ts";
 
 const TAG = "Analytics";
@@ -114,7 +113,7 @@ const userRoute = createRoute({
     "`as_of.complete` is false while the latest trades are still on their way to Postgres (a second or two). " +
     "Definitions: docs/analytics.md.",
   security: AUTH_SECURITY,
-  middleware: [requireAuth, tradingRateLimit] as const,
+  middleware: [requireTrader] as const,
   responses: {
     200: { description: "The figures", content: { "application/json": { schema: UserAnalyticsSchema } } },
     ...errorResponses(401, 429, 503),

@@ -1,9 +1,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { createApiKey, listApiKeys, MAX_ACTIVE_KEYS_PER_USER, revokeApiKey } from "../auth/api-keys.ts";
 import { authDeps } from "../auth/deps.ts";
-import { requireSession } from "../auth/middleware.ts";
+import { requireTraderSession } from "../auth/middleware.ts";
 import { errorResponses, SESSION_SECURITY } from "../auth/openapi.ts";
-import { tradingRateLimit } from "../middleware/rate-limit.ts";
 import { notifyApiKeyCreated } from "../notifications/security.ts";
 import { createRouter } from "../openapi.ts";
 
@@ -34,7 +33,7 @@ const createKey = createRoute({
     "The secret is returned once. Use the pair as `APCA-API-KEY-ID` / `APCA-API-SECRET-KEY` headers, " +
     `as with Alpaca. At most ${MAX_ACTIVE_KEYS_PER_USER} active keys per account.`,
   security: SESSION_SECURITY,
-  middleware: [requireSession, tradingRateLimit] as const,
+  middleware: [requireTraderSession] as const,
   request: {
     body: {
       required: true,
@@ -57,7 +56,7 @@ const listKeys = createRoute({
   tags: [TAG],
   summary: "The caller's active API keys (never their secrets)",
   security: SESSION_SECURITY,
-  middleware: [requireSession, tradingRateLimit] as const,
+  middleware: [requireTraderSession] as const,
   responses: {
     200: {
       description: "Active keys, newest first",
@@ -74,7 +73,7 @@ const revokeKey = createRoute({
   summary: "Revoke an API key",
   description: "Takes effect at once. Someone else's key id answers 404, like an unknown one.",
   security: SESSION_SECURITY,
-  middleware: [requireSession, tradingRateLimit] as const,
+  middleware: [requireTraderSession] as const,
   request: {
     params: z.object({
       id: z

@@ -1,10 +1,9 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { authDeps } from "../auth/deps.ts";
-import { requireAuth, requireSession } from "../auth/middleware.ts";
+import { requireTrader, requireTraderSession } from "../auth/middleware.ts";
 import { AUTH_SECURITY, errorResponses, SESSION_SECURITY } from "../auth/openapi.ts";
 import { ROLES } from "../auth/types.ts";
 import { closeAccount, getProfile, toProfile, updateProfile } from "../auth/users.ts";
-import { tradingRateLimit } from "../middleware/rate-limit.ts";
 import { createRouter } from "../openapi.ts";
 
 const TAG = "Account";
@@ -58,7 +57,7 @@ const getMe = createRoute({
   tags: [TAG],
   summary: "The caller's profile",
   security: AUTH_SECURITY,
-  middleware: [requireAuth, tradingRateLimit] as const,
+  middleware: [requireTrader] as const,
   responses: { ...profileResponse, ...errorResponses(401, 404, 429, 503) },
 });
 
@@ -69,7 +68,7 @@ const patchMe = createRoute({
   summary: "Update display name, base currency or notification preferences",
   description: "Only the fields sent change; notification preferences merge key by key.",
   security: AUTH_SECURITY,
-  middleware: [requireAuth, tradingRateLimit] as const,
+  middleware: [requireTrader] as const,
   request: { body: { required: true, content: { "application/json": { schema: ProfilePatchSchema } } } },
   responses: { ...profileResponse, ...errorResponses(400, 401, 404, 422, 429, 503) },
 });
@@ -83,7 +82,7 @@ const deleteMe = createRoute({
     "Marks the account closed, revokes every session and API key at once and releases the email. " +
     "Trading history is kept. Needs a bearer token (not an API key).",
   security: SESSION_SECURITY,
-  middleware: [requireSession, tradingRateLimit] as const,
+  middleware: [requireTraderSession] as const,
   responses: { 204: { description: "Account closed" }, ...errorResponses(401, 403, 404, 429, 503) },
 });
 

@@ -20,13 +20,12 @@ import {
 } from "../../shared/notifications/types.ts";
 import { base64UrlDecode } from "../../shared/notifications/web-push.ts";
 import { findSymbol, SYMBOL_PATTERN } from "../../shared/symbols.ts";
-import { requireAuth } from "../auth/middleware.ts";
+import { requireTrader } from "../auth/middleware.ts";
 import { AUTH_SECURITY, errorResponses } from "../auth/openapi.ts";
 import type { AuthBindings } from "../auth/types.ts";
 import { db } from "../db/index.ts";
 import { rowsOf } from "../db/recordset.ts";
 import { ApiError } from "../errors.ts";
-import { tradingRateLimit } from "../middleware/rate-limit.ts";
 import {
   alertView,
   countActiveAlerts,
@@ -57,7 +56,7 @@ function route<R extends Parameters<typeof createRoute>[0]>(config: R) {
   return createRoute({
     ...config,
     security: AUTH_SECURITY,
-    middleware: [requireAuth, tradingRateLimit] as const,
+    middleware: [requireTrader] as const,
   });
 }
 

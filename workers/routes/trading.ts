@@ -7,12 +7,11 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { assetIdFor } from "../../shared/orders/alpaca.ts";
 import { DEFAULT_SYMBOLS, findSymbol, minNotionalUsd } from "../../shared/symbols.ts";
-import { requireAuth } from "../auth/middleware.ts";
+import { requireTrader } from "../auth/middleware.ts";
 import { AUTH_SECURITY, errorResponses } from "../auth/openapi.ts";
 import type { AuthBindings } from "../auth/types.ts";
 import { ApiError } from "../errors.ts";
 import { historyFillActivities, historyOrders, historyPortfolio } from "../history/reads.ts";
-import { tradingRateLimit } from "../middleware/rate-limit.ts";
 import { createRouter } from "../openapi.ts";
 import { json, unwrap } from "./helpers.ts";
 
@@ -106,7 +105,7 @@ function route<R extends Parameters<typeof createRoute>[0]>(config: R) {
   return createRoute({
     ...config,
     security: AUTH_SECURITY,
-    middleware: [requireAuth, tradingRateLimit] as const,
+    middleware: [requireTrader] as const,
   });
 }
 
