@@ -5,8 +5,8 @@
  *   orders, on both sides of a trade: accepted, rejected, fill, canceled, expired, replaced, triggered.
  * - To the `trade-events` Queue: one {@link TradeEventMessage} per trade (fill), trading-status change and
  *   reference-price change: what only the book knows. An order's own life (accepted, canceled, replaced, …)
- *   reaches the queue from its owner's UserSession as `account.order` events, which is what history reads;
- *   the book published it too until nothing consumed that copy, and it was most of the queue's traffic
+ *   reaches the queue from its owner's UserSession as `account.order` events, which is what history reads.
+ *   Books used to publish a copy too, which nothing consumed and which was most of the queue's traffic
  *   (docs/history.md).
  *
  * Every event has the id `${symbol}:${seq}` where `seq` is the engine's sequence number: stable across
