@@ -3,7 +3,7 @@ import { db } from "../db/index.ts";
 import type { AppBindings } from "../env.ts";
 import { ApiError } from "../errors.ts";
 import { redisClient } from "../lib/redis.ts";
-import { rateLimited, rateLimitHeaders } from "../middleware/rate-limit.ts";
+import { enforceLimit, warnLimiterUnavailable } from "../middleware/rate-limit.ts";
 import { authenticateApiKey } from "./api-keys.ts";
 import { authConfig } from "./config.ts";
 import { checkGate, type GateResult } from "./gate.ts";
@@ -148,23 +148,17 @@ function traderGate(sessionOnly: boolean): MiddlewareHandler<AuthBindings> {
       try {
         gate = await checkGate(redisClient(c.env), null, limit);
       } catch (err) {
-        c.get("log").warn("rate limiter unavailable; request allowed", {
-          limiter: limit.name,
-          error: err instanceof Error ? err.message : String(err),
-        });
+        warnLimiterUnavailable(c.get("log"), limit.name, err);
       }
     }
     c.set("principal", principal);
-    if (gate?.refused) {
-      throw rateLimited(
-        rateLimitHeaders(gate.state, true),
-        "too many requests for this account; retry later",
-      );
-    }
-    await next();
-    if (gate !== null && !c.res.headers.has("RateLimit-Limit")) {
-      for (const [k, v] of Object.entries(rateLimitHeaders(gate.state, false))) c.res.headers.set(k, v);
-    }
+    await enforceLimit(
+      c,
+      gate?.state,
+      gate?.refused ?? false,
+      "too many requests for this account; retry later",
+      next,
+    );
   };
 }
 

@@ -1,8 +1,8 @@
 import { Ratelimit } from "@upstash/ratelimit";
-import type { Context, MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler, Next } from "hono";
 import { authConfig } from "../auth/config.ts";
 import type { AuthBindings } from "../auth/types.ts";
-import type { AppBindings, Env } from "../env.ts";
+import type { AppBindings, Env, Logger } from "../env.ts";
 import { ApiError } from "../errors.ts";
 import { redisClient } from "../lib/redis.ts";
 
@@ -119,19 +119,39 @@ export function rateLimit<B extends AppBindings | AuthBindings>(
         refused = !result.success;
       }
     } catch (err) {
-      c.get("log").warn("rate limiter unavailable; request allowed", {
-        limiter: opts.name,
-        error: err instanceof Error ? err.message : String(err),
-      });
+      warnLimiterUnavailable(c.get("log"), opts.name, err);
     }
-    if (state && refused) throw rateLimited(rateLimitHeaders(state, true), opts.message);
-    await next();
-    // An inner limiter that already answered (e.g. the per-account login limit behind the per-IP
-    // one) is the policy the client hit; its headers stay.
-    if (state && !c.res.headers.has("RateLimit-Limit")) {
-      for (const [k, v] of Object.entries(rateLimitHeaders(state, false))) c.res.headers.set(k, v);
-    }
+    await enforceLimit(c, state, refused, opts.message, next);
   };
+}
+
+/** A limiter that could not answer lets its request through, with a warning. */
+export function warnLimiterUnavailable(log: Logger, limiter: string, err: unknown): void {
+  log.warn("rate limiter unavailable; request allowed", {
+    limiter,
+    error: err instanceof Error ? err.message : String(err),
+  });
+}
+
+/**
+ * Apply a limiter's answer: a refused request is a 429 with the `RateLimit-*` headers and `Retry-After`;
+ * otherwise the handler runs and its answer gets the headers. No state (the limiter could not answer):
+ * the request passes without them.
+ */
+export async function enforceLimit(
+  c: Context,
+  state: LimitState | undefined,
+  refused: boolean,
+  message: string,
+  next: Next,
+): Promise<void> {
+  if (state && refused) throw rateLimited(rateLimitHeaders(state, true), message);
+  await next();
+  // An inner limiter that already answered (e.g. the per-account login limit behind the per-IP
+  // one) is the policy the client hit; its headers stay.
+  if (state && !c.res.headers.has("RateLimit-Limit")) {
+    for (const [k, v] of Object.entries(rateLimitHeaders(state, false))) c.res.headers.set(k, v);
+  }
 }
 
 /** Per client IP on the auth routes (register, login, refresh, logout): brute force and sign-up floods. */
