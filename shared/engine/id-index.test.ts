@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { hashId, hashIdSampled, IdIndex } from "./id-index.ts";
+import { type ClosedIdGeneration, hashId, hashIdSampled, IdIndex } from "./id-index.ts";
 
 describe("hashId", () => {
   it("is deterministic, never 0, and spreads similar ids", () => {
@@ -125,8 +125,8 @@ describe("IdIndex", () => {
           expect(index.closedStatus(id, h(id))).toBe(closedStatus(id));
           expect(index.isKnown(id, h(id))).toBe(known(id));
         }
-        const list = (g: { ids: string[]; statuses: Uint8Array; size: number }) =>
-          g.ids.slice(0, g.size).map((id, i) => [id, g.statuses[i]]);
+        const list = (g: ClosedIdGeneration) =>
+          Array.from({ length: g.size }, (_, i) => [g.idAt(i), g.statuses[i]]);
         expect(index.size).toBe(open.size + (cap > 0 ? previous.length + current.length : 0));
         if (cap > 0) {
           expect(list(index.previous)).toEqual(previous);

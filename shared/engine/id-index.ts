@@ -96,13 +96,6 @@ export class ClosedIdGeneration {
     this.statuses = new Uint8Array(capacity);
   }
 
-  /** The ids in closing order (a copy). */
-  get ids(): string[] {
-    const ids: string[] = [];
-    for (let e = 0; e < this.size; e++) ids.push(this.idAt(e));
-    return ids;
-  }
-
   /** The id of entry `e` (< size). */
   idAt(e: number): string {
     return (this.chunks[e >> ID_CHUNK_BITS] as string[])[e & (ID_CHUNK - 1)] as string;
