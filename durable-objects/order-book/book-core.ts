@@ -327,8 +327,11 @@ export class BookCore {
   }
 }
 
-/** The events the outbox delivers (to accounts and the queue): all but L2 book deltas. */
-function deliverable(events: readonly EngineEvent[]): EngineEvent[] {
+/**
+ * The events the outbox delivers (to accounts and the queue) and a `submitManyJson` answer carries: all but
+ * L2 book deltas.
+ */
+export function deliverable(events: readonly EngineEvent[]): EngineEvent[] {
   return events.filter((e) => e.type !== "book");
 }
 
