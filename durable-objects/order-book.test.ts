@@ -8,7 +8,9 @@ import { env } from "cloudflare:workers";
 import { brotliDecompressSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import type { EngineEvent, FillEvent } from "../shared/engine/types.ts";
+import { unpackEvents } from "../shared/engine/wire.ts";
 import { isEventPack, unpack } from "../shared/queue-pack.ts";
+import { packCommands } from "./order-book/commands.ts";
 import { envTransport, QUEUE_BATCH } from "./order-book/outbox.ts";
 import { account, freshBook, limit, Receiver } from "./order-book/test-helpers.ts";
 import { workload } from "./order-book/workload.ts";
@@ -78,12 +80,14 @@ describe("OrderBook RPC", () => {
     const { stub } = await freshBook();
     const trader = account("t");
     const before = await stub.status();
-    const results = await stub.submitMany([
-      limit("a", trader, "buy", 5, 9_900),
-      limit("b", trader, "buy", 5, 9_901),
-      { kind: "cancel", orderId: "a" },
-      { kind: "cancel", orderId: "missing" },
-    ]);
+    const results = unpackEvents(
+      await stub.submitMany([
+        limit("a", trader, "buy", 5, 9_900),
+        limit("b", trader, "buy", 5, 9_901),
+        { kind: "cancel", orderId: "a" },
+        { kind: "cancel", orderId: "missing" },
+      ]),
+    );
     expect(results.map(types)).toEqual([
       ["accepted", "book"],
       ["accepted", "book"],
@@ -93,6 +97,43 @@ describe("OrderBook RPC", () => {
     const after = await stub.status();
     expect(after.journal.lastBatch).toBe(before.journal.lastBatch + 1);
     expect(after.bestBid).toEqual([9_901, 5]);
+  });
+
+  it("takes a batch as packed commands and answers the same events as for the objects", async () => {
+    const flow = workload({ seed: 5, count: 300, idPrefix: "p", centre: 10_000 }).map((c) => ({
+      ...c,
+      now: 1_750_000_000_000,
+    }));
+    const objects = await freshBook();
+    const packed = await freshBook();
+    const fromObjects = unpackEvents(await objects.stub.submitMany(flow));
+    const fromPack = unpackEvents(await packed.stub.submitMany(packCommands(flow)));
+    expect(fromPack).toStrictEqual(fromObjects);
+    expect(JSON.stringify(fromPack)).toBe(JSON.stringify(fromObjects));
+    expect(fromPack.flat().some((e) => e.type === "fill")).toBe(true);
+    const [a, b] = [await objects.stub.status(), await packed.stub.status()];
+    expect([b.seq, b.openOrders, b.bestBid, b.bestAsk]).toEqual([a.seq, a.openOrders, a.bestBid, a.bestAsk]);
+  });
+
+  it("refuses a pack that does not hold together, and changes nothing", async () => {
+    const { stub } = await freshBook();
+    const before = await stub.status();
+    const good = packCommands([limit("g1", account("t"), "buy", 1, 9_900)]);
+    const bad = [
+      { ...good, v: 2 },
+      { ...good, n: good.n.slice(0, good.n.length - 1) },
+      { ...good, s: "" },
+      { ...good, d: [] },
+      { ...good, n: Array.from(good.n) },
+      { v: 1, n: new Float64Array([1, 7]), s: "", d: [] },
+      { v: 1, n: new Float64Array([1e9]), s: "", d: [] },
+    ];
+    await runInDurableObject(stub, async (book: OrderBook) => {
+      for (const pack of bad) {
+        await expect(book.submitMany(pack as typeof good)).rejects.toThrow(/invalid_input/);
+      }
+    });
+    expect((await stub.status()).journal.lastBatch).toBe(before.journal.lastBatch);
   });
 
   it("answers submitManyJson with the JSON text of what submitMany answers but the L2 deltas, also inside a shared commit", async () => {
@@ -109,7 +150,7 @@ describe("OrderBook RPC", () => {
     expect(events.map(types)).toEqual([["accepted"], ["accepted", "fill"], ["canceled"], ["rejected"]]);
     // The same commands through submitMany on a twin book: the same events, and the deltas.
     const twin = await freshBook();
-    const twinEvents = await twin.stub.submitMany(flow);
+    const twinEvents = unpackEvents(await twin.stub.submitMany(flow));
     expect(twinEvents.map(types)).toEqual([
       ["accepted", "book"],
       ["accepted", "fill", "book"],
@@ -134,7 +175,7 @@ describe("OrderBook RPC", () => {
     const [, objects, json] = await runInDurableObject(stub, (book: OrderBook) =>
       Promise.all([
         book.submit(limit("k0", maker, "buy", 1, 9_899)),
-        book.submitMany([limit("k1", maker, "buy", 1, 9_900)]),
+        book.submitMany([limit("k1", maker, "buy", 1, 9_900)]).then(unpackEvents),
         book.submitManyJson([limit("k2", maker, "buy", 1, 9_901), limit("k3", maker, "buy", 1, 9_902)]),
       ]),
     );
@@ -404,10 +445,12 @@ describe("OrderBook durability", () => {
     const [maker, taker] = [account("maker"), account("taker")];
     const answers: EngineEvent[][] = [];
     for (let b = 0; b < 5; b++) {
-      const [rest, take] = await stub.submitMany([
-        limit(`r${b}`, maker, "sell", 2, 10_010),
-        limit(`t${b}`, taker, "buy", 2, 10_010),
-      ]);
+      const [rest, take] = unpackEvents(
+        await stub.submitMany([
+          limit(`r${b}`, maker, "sell", 2, 10_010),
+          limit(`t${b}`, taker, "buy", 2, 10_010),
+        ]),
+      );
       answers.push([...(rest ?? []), ...(take ?? [])]);
     }
     // All five batches wait for delivery, and only the newest fits in memory.
@@ -444,9 +487,19 @@ describe("OrderBook durability", () => {
     await stub.submitMany(
       Array.from({ length: 300 }, (_, i) => limit(`s${i}`, maker, "sell", 1, 10_000 + (i % 50))),
     );
-    const [sweep] = await stub.submitMany([
-      { kind: "place", orderId: "sweep", account: taker, side: "buy", type: "market", tif: "ioc", qty: 300 },
-    ]);
+    const [sweep] = unpackEvents(
+      await stub.submitMany([
+        {
+          kind: "place",
+          orderId: "sweep",
+          account: taker,
+          side: "buy",
+          type: "market",
+          tif: "ioc",
+          qty: 300,
+        },
+      ]),
+    );
     // The alarm: the queue takes everything, the sessions fail, and a snapshot covers both batches.
     await runDurableObjectAlarm(stub);
     const status = await stub.status();
@@ -689,8 +742,8 @@ describe("OrderBook outbox", () => {
     );
     const flow = workload({ seed: 3, count: 2_000, idPrefix: "q", centre: 10_000 });
     const results = [
-      ...(await stub.submitMany(flow.slice(0, 1_000))),
-      ...(await stub.submitMany(flow.slice(1_000))),
+      ...unpackEvents(await stub.submitMany(flow.slice(0, 1_000))),
+      ...unpackEvents(await stub.submitMany(packCommands(flow.slice(1_000)))),
     ];
     await stub.halt();
     await runInDurableObject(stub, (book: OrderBook) => book.alarm());

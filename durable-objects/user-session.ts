@@ -21,6 +21,7 @@ import { type AccountBookEvent, bookEventId, isAccountEvent } from "../shared/bo
 import { formatMicros, parseMicros } from "../shared/decimal.ts";
 import { lotsToQty, ticksToPrice } from "../shared/engine/rules.ts";
 import type { EngineEvent } from "../shared/engine/types.ts";
+import { unpackEvents } from "../shared/engine/wire.ts";
 import { accountEventIds } from "../shared/history/events.ts";
 import { balancesOf } from "../shared/history/ledger.ts";
 import {
@@ -456,8 +457,10 @@ export class UserSession extends DurableObject<Env> {
     const results: { id: string; status: number; body: AlpacaOrder | null }[] = [];
     await Promise.all(
       [...bySymbol].map(async ([symbol, orders]) => {
-        const perCommand = await this.book(symbol).submitMany(
-          orders.map((o) => ({ kind: "cancel" as const, orderId: o.id, account: userId })),
+        const perCommand = unpackEvents(
+          await this.book(symbol).submitMany(
+            orders.map((o) => ({ kind: "cancel" as const, orderId: o.id, account: userId })),
+          ),
         );
         this.ingest(symbol, perCommand.flat());
         for (const o of orders) {

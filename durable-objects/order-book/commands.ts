@@ -10,6 +10,7 @@ import type {
   ReplaceCommand,
 } from "../../shared/engine/types.ts";
 import { MAX_ID_LENGTH } from "../../shared/engine/validate.ts";
+import { type Packed, WireFormatError, WireReader, WireWriter } from "../../shared/engine/wire.ts";
 
 type WithOptionalNow<T extends { now: number }> = Omit<T, "now"> & { now?: number };
 
@@ -87,4 +88,67 @@ export function normalizeCommand(input: unknown, now: number): EngineCommand {
   }
   // The object has exactly the fields of its kind; the engine validates their values.
   return cmd as unknown as EngineCommand;
+}
+
+/** Commands packed for `submitMany` (shared/engine/wire.ts): they cross the RPC boundary as three values. */
+export interface PackedCommands extends Packed {
+  readonly __commands?: never;
+}
+
+const KINDS = ["place", "cancel", "replace"] as const;
+/** Fields whose strings repeat across a batch (packed once per batch): the rest are order ids. */
+const REPEATING = new Set<string>(["account", "side", "type", "tif", "stp"]);
+
+/**
+ * Pack `commands` for `submitMany`: each command's kind, `now` and the fields of its kind, whatever their
+ * values (the book normalises and the engine validates them as if they had come as objects). Throws
+ * {@link BookInputError} for a value that is not a place / cancel / replace command.
+ */
+export function packCommands(commands: readonly BookCommand[]): PackedCommands {
+  // Kind, now (two numbers) and each field (at most two numbers).
+  const w = new WireWriter(1 + commands.length * (3 + 2 * FIELDS.place.length));
+  w.num(commands.length);
+  for (const c of commands as readonly unknown[]) {
+    const raw = c as Record<string, unknown> | null;
+    const kind = typeof raw === "object" && raw !== null ? raw.kind : undefined;
+    const k = KINDS.indexOf(kind as (typeof KINDS)[number]);
+    if (k === -1)
+      throw new BookInputError(`kind must be "place", "cancel" or "replace", got ${JSON.stringify(kind)}`);
+    const fields = FIELDS[kind as (typeof KINDS)[number]];
+    w.num(k);
+    w.value((raw as Record<string, unknown>).now, false);
+    for (const f of fields) w.value((raw as Record<string, unknown>)[f], REPEATING.has(f));
+  }
+  return w.finish();
+}
+
+/**
+ * The commands {@link packCommands} packed, as the objects a caller would have sent (absent fields left
+ * out), for {@link normalizeCommand}. At most `max` of them; throws {@link BookInputError} for a pack
+ * that does not hold together or holds more.
+ */
+export function unpackCommands(packed: PackedCommands, max: number): Record<string, unknown>[] {
+  try {
+    const r = new WireReader(packed);
+    const count = r.count();
+    if (count > max) throw new BookInputError(`at most ${max} commands per batch`);
+    const out: Record<string, unknown>[] = new Array(count);
+    for (let i = 0; i < count; i++) {
+      const kind = KINDS[r.num()];
+      if (kind === undefined) throw new WireFormatError("unknown command kind");
+      const cmd: Record<string, unknown> = { kind };
+      const now = r.value();
+      if (now !== undefined) cmd.now = now;
+      for (const f of FIELDS[kind]) {
+        const v = r.value();
+        if (v !== undefined) cmd[f] = v;
+      }
+      out[i] = cmd;
+    }
+    if (!r.done) throw new WireFormatError("data after the last command");
+    return out;
+  } catch (err) {
+    if (err instanceof WireFormatError) throw new BookInputError(err.message);
+    throw err;
+  }
 }

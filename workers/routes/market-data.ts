@@ -1,7 +1,9 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context, MiddlewareHandler } from "hono";
+import { packCommands } from "../../durable-objects/order-book/commands.ts";
 import { workload } from "../../durable-objects/order-book/workload.ts";
 import type { BookCommand } from "../../durable-objects/order-book.ts";
+import { unpackEvents } from "../../shared/engine/wire.ts";
 import { findSymbol, SYMBOL_PATTERN, type SymbolSpec } from "../../shared/symbols.ts";
 import type { AppBindings, Env } from "../env.ts";
 import { ApiError } from "../errors.ts";
@@ -101,7 +103,7 @@ marketData.post("/v2/dev/book/:symbol/configure", async (c) => {
 marketData.post("/v2/dev/book/:symbol/orders", async (c) => {
   const book = orderBook(c.env, devSymbol(c));
   const body = await jsonBody(c);
-  if (Array.isArray(body)) return c.json(await book.submitMany(body as BookCommand[]));
+  if (Array.isArray(body)) return c.json(unpackEvents(await book.submitMany(body as BookCommand[])));
   return c.json(await book.submit(body as BookCommand));
 });
 
@@ -164,7 +166,8 @@ marketData.post("/v2/dev/book/:symbol/bench", async (c) => {
       else if (json) {
         const text = await book.submitManyJson(JSON.stringify(chunk));
         for (const list of JSON.parse(text) as unknown[][]) events += list.length;
-      } else for (const list of await book.submitMany(chunk)) events += list.length;
+      } else
+        for (const list of unpackEvents(await book.submitMany(packCommands(chunk)))) events += list.length;
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, chunks.length) }, worker));
