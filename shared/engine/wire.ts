@@ -208,7 +208,7 @@ export class WireReader {
 
   opt(): number | undefined {
     const x = this.num();
-    return x !== x ? undefined : x;
+    return Number.isNaN(x) ? undefined : x;
   }
 
   bool(): boolean {
