@@ -10,7 +10,7 @@ import { describe, expect, it } from "vitest";
 import type { EngineEvent, FillEvent } from "../shared/engine/types.ts";
 import { unpackEvents } from "../shared/engine/wire.ts";
 import { isEventPack, unpack } from "../shared/queue-pack.ts";
-import { packCommands } from "./order-book/commands.ts";
+import { type BookCommand, packCommands } from "./order-book/commands.ts";
 import { envTransport, QUEUE_BATCH } from "./order-book/outbox.ts";
 import { account, freshBook, limit, Receiver } from "./order-book/test-helpers.ts";
 import { workload } from "./order-book/workload.ts";
@@ -100,7 +100,31 @@ describe("OrderBook RPC", () => {
   });
 
   it("takes a batch as packed commands and answers the same events as for the objects", async () => {
-    const flow = workload({ seed: 5, count: 300, idPrefix: "p", centre: 10_000 }).map((c) => ({
+    const odd = [
+      { kind: "place", orderId: 42, account: { a: 1 }, side: "buy", type: "limit", tif: "gtc", qty: "5" },
+      {
+        kind: "place",
+        orderId: "odd1",
+        account: "t",
+        side: "up",
+        type: "limit",
+        tif: "gtc",
+        qty: Number.NaN,
+      },
+      {
+        kind: "place",
+        orderId: "odd2",
+        account: "t",
+        side: "buy",
+        type: "limit",
+        tif: "gtc",
+        qty: 1,
+        postOnly: "y",
+      },
+      { kind: "replace", orderId: "odd2", newOrderId: null, qty: Number.POSITIVE_INFINITY },
+      { kind: "cancel", orderId: "odd2", account: "t", extra: "dropped" },
+    ] as unknown as BookCommand[];
+    const flow = [...workload({ seed: 5, count: 300, idPrefix: "p", centre: 10_000 }), ...odd].map((c) => ({
       ...c,
       now: 1_750_000_000_000,
     }));
@@ -111,6 +135,15 @@ describe("OrderBook RPC", () => {
     expect(fromPack).toStrictEqual(fromObjects);
     expect(JSON.stringify(fromPack)).toBe(JSON.stringify(fromObjects));
     expect(fromPack.flat().some((e) => e.type === "fill")).toBe(true);
+    expect(fromPack.slice(-5).map(types)).toEqual([
+      ["rejected"],
+      ["rejected"],
+      ["rejected"],
+      ["rejected"],
+      ["rejected"],
+    ]);
+    expect(() => packCommands([42 as never])).toThrow(/invalid_input/);
+    expect(() => packCommands([{ kind: "halt" } as never])).toThrow(/invalid_input/);
     const [a, b] = [await objects.stub.status(), await packed.stub.status()];
     expect([b.seq, b.openOrders, b.bestBid, b.bestAsk]).toEqual([a.seq, a.openOrders, a.bestBid, a.bestAsk]);
   });
@@ -136,54 +169,30 @@ describe("OrderBook RPC", () => {
     expect((await stub.status()).journal.lastBatch).toBe(before.journal.lastBatch);
   });
 
-  it("answers submitManyJson with the JSON text of what submitMany answers but the L2 deltas, also inside a shared commit", async () => {
+  it("gives each caller of a shared commit its own commands' events, packed or not", async () => {
     const { stub } = await freshBook();
-    const [maker, taker] = [account("maker"), account("taker")];
-    const flow = [
-      limit("j1", maker, "sell", 5, 10_010),
-      limit("j2", taker, "buy", 3, 10_010),
-      { kind: "cancel" as const, orderId: "j1", account: maker },
-      { kind: "cancel" as const, orderId: "missing" },
-    ];
-    const text = await stub.submitManyJson(flow);
-    const events = JSON.parse(text) as EngineEvent[][];
-    expect(events.map(types)).toEqual([["accepted"], ["accepted", "fill"], ["canceled"], ["rejected"]]);
-    // The same commands through submitMany on a twin book: the same events, and the deltas.
-    const twin = await freshBook();
-    const twinEvents = unpackEvents(await twin.stub.submitMany(flow));
-    expect(twinEvents.map(types)).toEqual([
-      ["accepted", "book"],
-      ["accepted", "fill", "book"],
-      ["canceled", "book"],
-      ["rejected"],
-    ]);
-    const strip = (list: EngineEvent[]) =>
-      list.filter((e) => e.type !== "book").map((e) => ({ ...e, ts: 0 }));
-    expect(events.map(strip)).toEqual(JSON.parse(JSON.stringify(twinEvents.map(strip))));
-    expect(await stub.submitManyJson([])).toBe("[]");
-    // The commands may come as JSON text too.
-    const again = JSON.parse(
-      await stub.submitManyJson(JSON.stringify([{ kind: "cancel", orderId: "missing" }])),
-    ) as EngineEvent[][];
-    expect(again.map(types)).toEqual([["rejected"]]);
-    await runInDurableObject(stub, async (book: OrderBook) => {
-      await expect(book.submitManyJson("[{")).rejects.toThrow(/invalid_input/);
-    });
-    // The first call commits at once; the next two share the following commit, one wanting objects and
-    // one JSON: each gets its own commands' events.
+    const maker = account("maker");
+    expect(unpackEvents(await stub.submitMany([]))).toEqual([]);
+    // The first call commits at once; the next three share the following commit: each gets its own
+    // commands' events, in the form it asked for.
     const before = await stub.status();
-    const [, objects, json] = await runInDurableObject(stub, (book: OrderBook) =>
+    const [, single, objects, packed] = await runInDurableObject(stub, (book: OrderBook) =>
       Promise.all([
         book.submit(limit("k0", maker, "buy", 1, 9_899)),
-        book.submitMany([limit("k1", maker, "buy", 1, 9_900)]).then(unpackEvents),
-        book.submitManyJson([limit("k2", maker, "buy", 1, 9_901), limit("k3", maker, "buy", 1, 9_902)]),
+        book.submit(limit("k1", maker, "buy", 1, 9_900)),
+        book.submitMany([limit("k2", maker, "buy", 1, 9_901)]).then(unpackEvents),
+        book.submitMany(
+          packCommands([limit("k3", maker, "buy", 1, 9_902), { kind: "cancel", orderId: "missing" }]),
+        ),
       ]),
     );
     expect((await stub.status()).journal.lastBatch).toBe(before.journal.lastBatch + 2);
-    expect(objects.map((list) => list[0]?.type === "accepted" && list[0].orderId)).toEqual(["k1"]);
-    const parsed = JSON.parse(json) as EngineEvent[][];
-    expect(parsed.map((list) => list[0]?.type === "accepted" && list[0].orderId)).toEqual(["k2", "k3"]);
-    expect(parsed[0]?.[0]?.seq).toBe((objects[0]?.at(-1)?.seq ?? 0) + 1);
+    expect(single.map((e) => e.type)).toEqual(["accepted", "book"]);
+    expect(objects.map(types)).toEqual([["accepted", "book"]]);
+    const last = unpackEvents(packed);
+    expect(last.map(types)).toEqual([["accepted", "book"], ["rejected"]]);
+    expect(last[0]?.[0]).toMatchObject({ type: "accepted", orderId: "k3" });
+    expect(last[0]?.[0]?.seq).toBe((objects[0]?.at(-1)?.seq ?? 0) + 1);
   });
 
   it("commits calls that arrive while a commit is on its way to disk together, each with its own events", async () => {

@@ -7,7 +7,6 @@ import type { Env } from "../workers/env.ts";
 import {
   BookCore,
   type BookPolicy,
-  type CommitGroup,
   type CommitResult,
   DEFAULT_BOOK_POLICY,
   type RecoveryInfo,
@@ -126,7 +125,7 @@ function jsonResponse(status: number, code: string, message: string): Response {
 /**
  * One matching engine per symbol (`idFromName(symbol)`), durable in the object's SQLite storage.
  *
- * - RPC: `submit` / `submitMany` / `submitManyJson` (place, cancel, replace) return the engine's events
+ * - RPC: `submit` / `submitMany` (place, cancel, replace; `submitMany` packed) return the engine's events
  *   once the batch's journal row, which is also its outbox entry, is committed (calls that arrive while a
  *   commit is on its way to disk share the next one: group commit); `snapshot`, `quote`, `status`,
  *   `outboxStatus`, and the admin calls `halt`, `resume`, `cancelAll`, `setReferencePrice`, `configure`.
@@ -235,23 +234,6 @@ export class OrderBook extends DurableObject<Env> {
     if (normalized.length === 0) return packEvents([]);
     return new Promise((resolve, reject) => {
       this.enqueue({ commands: normalized, reply: "packed", resolve, reject });
-    });
-  }
-
-  /**
-   * {@link submitMany} for callers that act on their own orders' events, with its answer as one JSON text:
-   * `JSON.parse` of it is what `submitMany` returns without the L2 `book` deltas (those are for market-data
-   * subscribers; optional fields the engine left `undefined` are absent). The commands may come as the
-   * JSON text of their array too. Structured-cloning a batch's events costs the book and its caller about
-   * twice what one JSON text does, so a caller that sends many orders at once (an ingress batching users'
-   * orders, a bulk cancel, a market maker's requote) should prefer this: about 1.5× the orders per second
-   * through one book in batches of 100 (docs/capacity.md).
-   */
-  async submitManyJson(commands: BookCommand[] | string): Promise<string> {
-    const normalized = this.normalizeBatch(typeof commands === "string" ? parseCommands(commands) : commands);
-    if (normalized.length === 0) return "[]";
-    return new Promise((resolve, reject) => {
-      this.enqueue({ commands: normalized, reply: "json", resolve, reject });
     });
   }
 
@@ -660,37 +642,29 @@ export class OrderBook extends DurableObject<Env> {
     }
     let result: CommitResult;
     try {
-      result = this.commit(
-        all,
-        Date.now(),
-        group.map((g) => ({ size: g.commands.length, json: g.reply === "json" })),
-      );
+      result = this.commit(all, Date.now());
     } catch (err) {
       for (const g of group) g.reject(err);
       return;
     }
     let offset = 0;
-    group.forEach((g, i) => {
+    for (const g of group) {
       const n = g.commands.length;
-      if (g.reply === "json") g.resolve(result.groupJson[i] ?? "[]");
-      else {
-        const mine = group.length === 1 ? result.perCommand : result.perCommand.slice(offset, offset + n);
-        if (g.reply === "packed") g.resolve(packEvents(mine));
-        else g.resolve(mine);
-      }
+      const mine = group.length === 1 ? result.perCommand : result.perCommand.slice(offset, offset + n);
+      if (g.reply === "packed") g.resolve(packEvents(mine));
+      else g.resolve(mine);
       offset += n;
-    });
+    }
   }
 
   /**
-   * Commit a batch, arm the alarm for what it left to do, and broadcast its market data. `groups`: how
-   * many of the commands each caller brought (see {@link BookCore.commit}).
+   * Commit a batch, arm the alarm for what it left to do, and broadcast its market data.
    */
-  private commit(commands: EngineCommand[], now: number, groups?: readonly CommitGroup[]): CommitResult {
+  private commit(commands: EngineCommand[], now: number): CommitResult {
     const core = this.book();
     let result: CommitResult;
     try {
-      result = core.commit(commands, now, this.subscribers > 0, groups);
+      result = core.commit(commands, now, this.subscribers > 0);
     } catch (err) {
       // The engine in memory is now ahead of storage: drop this instance; the next wake replays storage.
       this.broken = err;
@@ -780,16 +754,6 @@ export class OrderBook extends DurableObject<Env> {
   }
 }
 
-/** The commands of a JSON text (`submitManyJson`). */
-function parseCommands(text: string): BookCommand[] {
-  try {
-    return JSON.parse(text) as BookCommand[];
-  } catch {
-    throw new BookInputError("commands must be a JSON array of commands");
-  }
-}
-
-/** A call waiting for the group commit: its commands, and whether it wants its events as JSON text. */
 /** A caller waiting for its commands' commit, and the form its answer takes. */
 type Pending =
   | {
@@ -802,12 +766,6 @@ type Pending =
       commands: EngineCommand[];
       reply: "packed";
       resolve: (events: PackedEvents) => void;
-      reject: (err: unknown) => void;
-    }
-  | {
-      commands: EngineCommand[];
-      reply: "json";
-      resolve: (json: string) => void;
       reject: (err: unknown) => void;
     };
 

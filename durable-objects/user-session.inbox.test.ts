@@ -1,6 +1,7 @@
 // The book's outbox delivers at least once: a fill applied once stays applied once however often it comes.
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { packEvents } from "../shared/engine/wire.ts";
 import { limit } from "./order-book/test-helpers.ts";
 import { Recent } from "./user-session/recent.ts";
 import { bookOf, fillsOf, restingSell } from "./user-session/test-helpers.ts";
@@ -18,9 +19,11 @@ describe("UserSession book-event inbox", () => {
     );
     expect(fill).toHaveLength(1);
 
-    expect(await session.applyBookEvents(SYMBOL, fill)).toBe(1);
+    // Packed, as books send them; then as objects, and twice in one call.
+    expect(await session.applyBookEvents(SYMBOL, packEvents([fill]))).toBe(1);
     const once = await session.getAccount(seller);
     expect(await session.applyBookEvents(SYMBOL, fill)).toBe(0);
+    expect(await session.applyBookEvents(SYMBOL, packEvents([fill, fill]))).toBe(0);
     expect(await session.applyBookEvents(SYMBOL, [...fill, ...fill])).toBe(0);
 
     // An evicted object starts with an empty memory: the durable inbox still knows the event.

@@ -21,7 +21,7 @@ import { type AccountBookEvent, bookEventId, isAccountEvent } from "../shared/bo
 import { formatMicros, parseMicros } from "../shared/decimal.ts";
 import { lotsToQty, ticksToPrice } from "../shared/engine/rules.ts";
 import type { EngineEvent } from "../shared/engine/types.ts";
-import { unpackEvents } from "../shared/engine/wire.ts";
+import { type PackedEvents, unpackEvents } from "../shared/engine/wire.ts";
 import { accountEventIds } from "../shared/history/events.ts";
 import { balancesOf } from "../shared/history/ledger.ts";
 import {
@@ -40,7 +40,7 @@ import {
 } from "../shared/orders/lifecycle.ts";
 import { findSymbol, type SymbolSpec, symbolRules } from "../shared/symbols.ts";
 import type { Env } from "../workers/env.ts";
-import type { BookCommand } from "./order-book/commands.ts";
+import { type BookCommand, packCommands } from "./order-book/commands.ts";
 import { migrate, type Sql, sqlOf } from "./sql.ts";
 import {
   bookPlaceCommand,
@@ -537,7 +537,7 @@ export class UserSession extends DurableObject<Env> {
   /**
    * Several orders of one symbol at once, for a caller that sends many together (the market maker's
    * requote): each item is checked and reserved for in turn exactly as it would be alone, then all are
-   * recorded in one transaction, sent in one `submitManyJson`, and the book's answers applied in one
+   * recorded in one transaction, sent in one packed `submitMany`, and the book's answers applied in one
    * transaction. One outcome per item, in order, as `placeOrder` / `replaceOrder` would give it. Every
    * reservation is taken before the book answers any item, so a replace holds both its orders' until then.
    */
@@ -601,13 +601,13 @@ export class UserSession extends DurableObject<Env> {
       await this.alarmClock.arm(now + PENDING_SETTLE_MS);
       let answers: EngineEvent[][] | null = null;
       try {
-        // As text: one JSON string crosses the RPC boundary instead of a structured clone of every event.
-        const text = await this.book(symbol).submitManyJson(prepared.map((p) => p.order.command));
-        answers = JSON.parse(text) as EngineEvent[][];
-      } catch (err) {
-        console.error(
-          JSON.stringify({ level: "error", msg: "book submitManyJson failed", error: String(err) }),
+        // Packed both ways: three values cross the RPC boundary instead of a structured clone of every
+        // command and event (shared/engine/wire.ts).
+        answers = unpackEvents(
+          await this.book(symbol).submitMany(packCommands(prepared.map((p) => p.order.command))),
         );
+      } catch (err) {
+        console.error(JSON.stringify({ level: "error", msg: "book submitMany failed", error: String(err) }));
       }
       if (answers) this.ingest(symbol, answers.flat());
       for (const [i, p] of prepared.entries()) {
@@ -785,10 +785,12 @@ export class UserSession extends DurableObject<Env> {
   /**
    * Inbox of OrderBook events about this account's orders (fills on either side, cancels, expiries,
    * replaces), delivered at least once by each book's outbox. Each event is applied once, keyed by its
-   * stable `eventId`; returns how many were new.
+   * stable `eventId` (`${symbol}:${seq}`); returns how many were new. Books send them packed
+   * (shared/engine/wire.ts: one list), which clones for a fraction of the cost of the event objects;
+   * an array of events is taken too.
    */
-  async applyBookEvents(symbol: string, events: AccountBookEvent[]): Promise<number> {
-    return this.ingest(symbol, events);
+  async applyBookEvents(symbol: string, events: AccountBookEvent[] | PackedEvents): Promise<number> {
+    return this.ingest(symbol, Array.isArray(events) ? events : unpackEvents(events).flat());
   }
 
   /**

@@ -67,11 +67,6 @@ export interface RecoveryInfo {
 export interface CommitResult {
   /** The events of each given command, in order (the expiry pass, if any, is not among them). */
   perCommand: EngineEvent[][];
-  /**
-   * For each group of commands (see {@link BookCore.commit}) that asked for JSON, `JSON.stringify` of its
-   * part of `perCommand` without L2 book deltas (null for the others).
-   */
-  groupJson: (string | null)[];
   /** Every event of the batch, expiry pass included. */
   events: EngineEvent[];
   /** Sequenced market-data messages (only when asked for). */
@@ -80,12 +75,6 @@ export interface CommitResult {
   statusChanged: boolean;
   /** Whether a journal row was written (then the outbox has a batch to deliver). */
   journaled: boolean;
-}
-
-/** The commands of one caller within a commit, and whether it wants its events as JSON text. */
-export interface CommitGroup {
-  size: number;
-  json: boolean;
 }
 
 export class BookCore {
@@ -212,16 +201,8 @@ export class BookCore {
    * open order's `expiresAt` has come. If the write fails the in-memory engine is ahead of storage: the
    * caller must discard this object (the Durable Object aborts itself) so the next wake rebuilds from
    * storage.
-   *
-   * `groups`: how many of `commands` each caller brought, in order, and whether it wants JSON (default:
-   * one group of all of them, as objects); `groupJson` of the result has its JSON text where it does.
    */
-  commit(
-    commands: readonly EngineCommand[],
-    now: number,
-    buildMessages: boolean,
-    groups: readonly CommitGroup[] = [{ size: commands.length, json: false }],
-  ): CommitResult {
+  commit(commands: readonly EngineCommand[], now: number, buildMessages: boolean): CommitResult {
     const processed: EngineCommand[] = [];
     const events: EngineEvent[] = [];
     let expired = false;
@@ -241,7 +222,6 @@ export class BookCore {
     }
     const result: CommitResult = {
       perCommand,
-      groupJson: [],
       events,
       messages: null,
       statusChanged: false,
@@ -265,15 +245,6 @@ export class BookCore {
       this.mdSeq += result.messages.length;
     } else {
       this.mdSeq += countSequenced(events);
-    }
-    let offset = 0;
-    for (const { size, json } of groups) {
-      // JSON callers (UserSessions, the market maker) act on their orders' events only: the L2 deltas,
-      // a third of a batch's events, go to market-data subscribers and are left out of their text.
-      result.groupJson.push(
-        json ? JSON.stringify(perCommand.slice(offset, offset + size).map(deliverable)) : null,
-      );
-      offset += size;
     }
     const first = events[0];
     const last = events[events.length - 1];
@@ -327,11 +298,8 @@ export class BookCore {
   }
 }
 
-/**
- * The events the outbox delivers (to accounts and the queue) and a `submitManyJson` answer carries: all but
- * L2 book deltas.
- */
-export function deliverable(events: readonly EngineEvent[]): EngineEvent[] {
+/** The events the outbox delivers (to accounts and the queue): all but L2 book deltas. */
+function deliverable(events: readonly EngineEvent[]): EngineEvent[] {
   return events.filter((e) => e.type !== "book");
 }
 

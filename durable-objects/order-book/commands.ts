@@ -98,6 +98,10 @@ export interface PackedCommands extends Packed {
 const KINDS = ["place", "cancel", "replace"] as const;
 /** Fields whose strings repeat across a batch (packed once per batch): the rest are order ids. */
 const REPEATING = new Set<string>(["account", "side", "type", "tif", "stp"]);
+/** Per kind (by index in `KINDS`): its fields, and whether each one's strings repeat across a batch. */
+const PACKED_FIELDS = KINDS.map((kind) =>
+  FIELDS[kind].map((name) => ({ name, repeats: REPEATING.has(name) })),
+);
 
 /**
  * Pack `commands` for `submitMany`: each command's kind, `now` and the fields of its kind, whatever their
@@ -111,13 +115,14 @@ export function packCommands(commands: readonly BookCommand[]): PackedCommands {
   for (const c of commands as readonly unknown[]) {
     const raw = c as Record<string, unknown> | null;
     const kind = typeof raw === "object" && raw !== null ? raw.kind : undefined;
-    const k = KINDS.indexOf(kind as (typeof KINDS)[number]);
+    const k = kind === "place" ? 0 : kind === "cancel" ? 1 : kind === "replace" ? 2 : -1;
     if (k === -1)
       throw new BookInputError(`kind must be "place", "cancel" or "replace", got ${JSON.stringify(kind)}`);
-    const fields = FIELDS[kind as (typeof KINDS)[number]];
     w.num(k);
     w.value((raw as Record<string, unknown>).now, false);
-    for (const f of fields) w.value((raw as Record<string, unknown>)[f], REPEATING.has(f));
+    for (const f of PACKED_FIELDS[k] as (typeof PACKED_FIELDS)[number]) {
+      w.value((raw as Record<string, unknown>)[f.name], f.repeats);
+    }
   }
   return w.finish();
 }

@@ -30,6 +30,7 @@ import {
   tradeEventMessage,
 } from "../../shared/book-events.ts";
 import type { EngineEvent } from "../../shared/engine/types.ts";
+import { packEvents } from "../../shared/engine/wire.ts";
 import { packBodies } from "../../shared/queue-pack.ts";
 import type { Env } from "../../workers/env.ts";
 import type { Sql } from "../sql.ts";
@@ -62,7 +63,8 @@ export function envTransport(env: Pick<Env, "USER_SESSION" | "TRADE_EVENTS">): O
   return {
     async deliverToSession(account, symbol, events) {
       const stub = env.USER_SESSION.get(env.USER_SESSION.idFromName(account));
-      return stub.applyBookEvents(symbol, events);
+      // Packed: the receiver derives each event's id from the symbol and its seq.
+      return stub.applyBookEvents(symbol, packEvents([events]));
     },
     async publish(messages) {
       // A book event message is small and bounded (ids ≤ 128 characters): no need to measure each one.

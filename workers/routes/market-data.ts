@@ -133,8 +133,8 @@ marketData.post("/v2/dev/book/:symbol/admin/:action", async (c) => {
 /**
  * Drive the book from inside the Worker, so the figure is the object's own rate rather than the HTTP
  * client's: `count` orders of a deterministic workload, `batch` per RPC (1 → `submit`, otherwise
- * `submitMany`; with `reply: "json"`, `submitManyJson` of the batch's JSON text, whose answer is parsed
- * here), `concurrency` RPCs in flight. Answers the elapsed time and rates, and how many outbox entries
+ * `submitMany` of the packed batch, whose packed answer is unpacked here into the event objects, as its
+ * callers do), `concurrency` RPCs in flight. Answers the elapsed time and rates, and how many outbox entries
  * were still undelivered then.
  */
 marketData.post("/v2/dev/book/:symbol/bench", async (c) => {
@@ -150,7 +150,6 @@ marketData.post("/v2/dev/book/:symbol/bench", async (c) => {
   const seed = num("seed", 1, 2 ** 31);
   const centre = num("centre", 10_000, 1_000_000);
   const idPrefix = typeof opts.idPrefix === "string" ? opts.idPrefix.slice(0, 40) : `b${Date.now()}`;
-  const json = opts.reply === "json";
   const commands = workload({ seed, count, idPrefix, centre });
   const book = orderBook(c.env, symbol);
   await book.ping();
@@ -163,11 +162,7 @@ marketData.post("/v2/dev/book/:symbol/bench", async (c) => {
     while (next < chunks.length) {
       const chunk = chunks[next++] as BookCommand[];
       if (batch === 1) events += (await book.submit(chunk[0] as BookCommand)).length;
-      else if (json) {
-        const text = await book.submitManyJson(JSON.stringify(chunk));
-        for (const list of JSON.parse(text) as unknown[][]) events += list.length;
-      } else
-        for (const list of unpackEvents(await book.submitMany(packCommands(chunk)))) events += list.length;
+      else for (const list of unpackEvents(await book.submitMany(packCommands(chunk)))) events += list.length;
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, chunks.length) }, worker));
@@ -177,7 +172,6 @@ marketData.post("/v2/dev/book/:symbol/bench", async (c) => {
   return c.json({
     orders: count,
     batch,
-    reply: json ? "json" : "events",
     concurrency,
     rpcs: chunks.length,
     events,
