@@ -17,7 +17,7 @@ import { Rng, Zipf } from "./scenario/rng.ts";
 export interface MeasuredCosts {
   /** One OrderBook, one order per RPC, one in flight, durable before the reply: orders/s. */
   bookOrdersPerSec: number;
-  /** One OrderBook, batches of 100 through `submitManyJson` (what ingress objects would call): orders/s. */
+  /** One OrderBook, packed `submitMany` batches of 100 (what ingress objects would call): orders/s. */
   bookBatchedOrdersPerSec: number;
   /** Messages per second one object writes to its WebSockets (fan-out to 1,000 sockets). */
   fanoutMsgsPerSec: number;
