@@ -226,11 +226,7 @@ export class OrderBook extends DurableObject<Env> {
    * more than matching and journaling the batch (shared/engine/wire.ts).
    */
   async submitMany(commands: BookCommand[] | PackedCommands): Promise<PackedEvents> {
-    const normalized = this.normalizeBatch(
-      Array.isArray(commands)
-        ? commands
-        : (unpackCommands(commands, this.book().policy.maxBatch) as BookCommand[]),
-    );
+    const normalized = this.normalizeBatch(commands);
     if (normalized.length === 0) return packEvents([]);
     return new Promise((resolve, reject) => {
       this.enqueue({ commands: normalized, reply: "packed", resolve, reject });
@@ -594,13 +590,18 @@ export class OrderBook extends DurableObject<Env> {
   }
 
   /** Check a `submitMany` argument and normalise its commands (all with the same `now`). */
-  private normalizeBatch(commands: BookCommand[]): EngineCommand[] {
+  private normalizeBatch(commands: BookCommand[] | PackedCommands): EngineCommand[] {
     const core = this.book();
-    if (!Array.isArray(commands)) throw new BookInputError("commands must be an array");
+    const now = Date.now();
+    if (!Array.isArray(commands)) {
+      if (typeof commands !== "object" || commands === null) {
+        throw new BookInputError("commands must be an array or a pack of commands");
+      }
+      return unpackCommands(commands, core.policy.maxBatch, now);
+    }
     if (commands.length > core.policy.maxBatch) {
       throw new BookInputError(`at most ${core.policy.maxBatch} commands per batch`);
     }
-    const now = Date.now();
     return commands.map((c) => normalizeCommand(c, now));
   }
 

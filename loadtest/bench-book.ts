@@ -615,7 +615,11 @@ function inProcessReference(count: number): {
     // Packing: the caller packs the commands, the book unpacks them and packs the events, the caller
     // unpacks those.
     for (let i = 0; i < batches.length; i++) {
-      const sent = unpackCommands(packCommands(commands.slice(i * 100, i * 100 + 100) as BookCommand[]), 100);
+      const sent = unpackCommands(
+        packCommands(commands.slice(i * 100, i * 100 + 100) as BookCommand[]),
+        100,
+        0,
+      );
       bytes += sent.length + unpackEvents(packEvents(batches[i] as EngineEvent[][])).length;
     }
     const t3 = performance.now();

@@ -65,29 +65,69 @@ function journalSafe(value: unknown): string | number | boolean | null {
   }
 }
 
+/** {@link journalSafe} of a field that may be absent (`undefined` stays `undefined`). */
+function field(value: unknown): string | number | boolean | null | undefined {
+  return value === undefined ? undefined : journalSafe(value);
+}
+
 /**
  * The engine command for one submitted command, with `now` filled in. Unknown fields are dropped.
  * Throws {@link BookInputError} for a value that is not a place / cancel / replace command.
+ *
+ * Each kind is built by one literal with every field of the kind (`undefined` where the caller left it
+ * out, which the engine reads as absent and `JSON.stringify` leaves out of the journal): one object shape
+ * per kind, so the engine's reads of command fields stay monomorphic.
  */
 export function normalizeCommand(input: unknown, now: number): EngineCommand {
   if (typeof input !== "object" || input === null || Array.isArray(input)) {
     throw new BookInputError("a command must be an object");
   }
   const raw = input as Record<string, unknown>;
-  const kind = raw.kind;
-  if (kind !== "place" && kind !== "cancel" && kind !== "replace") {
-    throw new BookInputError(`kind must be "place", "cancel" or "replace", got ${JSON.stringify(kind)}`);
+  return commandOf(raw.kind, raw.now, raw, now);
+}
+
+/** The normalised command of `kind` at `rawNow` (default `now`) with the fields of `raw`. */
+function commandOf(kind: unknown, rawNow: unknown, raw: Record<string, unknown>, now: number): EngineCommand {
+  const at = rawNow === undefined ? now : journalSafe(rawNow);
+  // The engine validates every value; these casts only name the fields.
+  switch (kind) {
+    case "place":
+      return {
+        kind,
+        now: at,
+        orderId: field(raw.orderId),
+        account: field(raw.account),
+        side: field(raw.side),
+        type: field(raw.type),
+        tif: field(raw.tif),
+        qty: field(raw.qty),
+        limitPrice: field(raw.limitPrice),
+        stopPrice: field(raw.stopPrice),
+        postOnly: field(raw.postOnly),
+        stp: field(raw.stp),
+        expiresAt: field(raw.expiresAt),
+      } as unknown as EngineCommand;
+    case "cancel":
+      return {
+        kind,
+        now: at,
+        orderId: field(raw.orderId),
+        account: field(raw.account),
+      } as unknown as EngineCommand;
+    case "replace":
+      return {
+        kind,
+        now: at,
+        orderId: field(raw.orderId),
+        newOrderId: field(raw.newOrderId),
+        account: field(raw.account),
+        qty: field(raw.qty),
+        limitPrice: field(raw.limitPrice),
+        stopPrice: field(raw.stopPrice),
+      } as unknown as EngineCommand;
+    default:
+      throw new BookInputError(`kind must be "place", "cancel" or "replace", got ${JSON.stringify(kind)}`);
   }
-  const cmd: Record<string, unknown> = {
-    kind,
-    now: raw.now === undefined ? now : journalSafe(raw.now),
-  };
-  for (const field of FIELDS[kind]) {
-    const value = raw[field];
-    if (value !== undefined) cmd[field] = journalSafe(value);
-  }
-  // The object has exactly the fields of its kind; the engine validates their values.
-  return cmd as unknown as EngineCommand;
 }
 
 /** Commands packed for `submitMany` (shared/engine/wire.ts): they cross the RPC boundary as three values. */
@@ -128,27 +168,58 @@ export function packCommands(commands: readonly BookCommand[]): PackedCommands {
 }
 
 /**
- * The commands {@link packCommands} packed, as the objects a caller would have sent (absent fields left
- * out), for {@link normalizeCommand}. At most `max` of them; throws {@link BookInputError} for a pack
- * that does not hold together or holds more.
+ * The commands {@link packCommands} packed, normalised as {@link normalizeCommand} would normalise the
+ * objects (`now` filled in where the caller left it out). At most `max` of them; throws
+ * {@link BookInputError} for a pack that does not hold together or holds more.
  */
-export function unpackCommands(packed: PackedCommands, max: number): Record<string, unknown>[] {
+export function unpackCommands(packed: PackedCommands, max: number, now: number): EngineCommand[] {
   try {
     const r = new WireReader(packed);
     const count = r.count();
     if (count > max) throw new BookInputError(`at most ${max} commands per batch`);
-    const out: Record<string, unknown>[] = new Array(count);
+    const out: EngineCommand[] = new Array(count);
+    const next = () => field(r.value());
     for (let i = 0; i < count; i++) {
       const kind = KINDS[r.num()];
-      if (kind === undefined) throw new WireFormatError("unknown command kind");
-      const cmd: Record<string, unknown> = { kind };
-      const now = r.value();
-      if (now !== undefined) cmd.now = now;
-      for (const f of FIELDS[kind]) {
-        const v = r.value();
-        if (v !== undefined) cmd[f] = v;
+      const rawNow = r.value();
+      const at = rawNow === undefined ? now : journalSafe(rawNow);
+      // Fields in FIELDS order, as packCommands wrote them (object literals evaluate in source order).
+      switch (kind) {
+        case "place":
+          out[i] = {
+            kind,
+            now: at,
+            orderId: next(),
+            account: next(),
+            side: next(),
+            type: next(),
+            tif: next(),
+            qty: next(),
+            limitPrice: next(),
+            stopPrice: next(),
+            postOnly: next(),
+            stp: next(),
+            expiresAt: next(),
+          } as unknown as EngineCommand;
+          break;
+        case "cancel":
+          out[i] = { kind, now: at, orderId: next(), account: next() } as unknown as EngineCommand;
+          break;
+        case "replace":
+          out[i] = {
+            kind,
+            now: at,
+            orderId: next(),
+            newOrderId: next(),
+            account: next(),
+            qty: next(),
+            limitPrice: next(),
+            stopPrice: next(),
+          } as unknown as EngineCommand;
+          break;
+        default:
+          throw new WireFormatError("unknown command kind");
       }
-      out[i] = cmd;
     }
     if (!r.done) throw new WireFormatError("data after the last command");
     return out;
