@@ -80,9 +80,12 @@ const T_TRUE = 4;
 const T_FALSE = 5;
 const T_NULL = 6;
 
-/** Reused by every pack (packing is synchronous): a fresh 30 KB array per batch costs more than filling
- * one. Grows to the largest pack seen; each pack copies out only what it wrote. */
-let scratch = new Float64Array(4096);
+/**
+ * The array a writer fills, lent to one writer at a time and given back by `finish`: a fresh 30 KB array
+ * per batch costs more than filling one. A writer that finds it lent out (another pack in progress) or too
+ * small gets its own, which becomes the spare when it finishes; each pack copies out only what it wrote.
+ */
+let spare: Float64Array | null = new Float64Array(4096);
 
 /** Writes one pack. `size`: the most numbers it will write. */
 export class WireWriter {
@@ -93,8 +96,13 @@ export class WireWriter {
   private readonly wordIndex = new Map<string, number>();
 
   constructor(size: number) {
-    if (scratch.length < size) scratch = new Float64Array(Math.max(size, scratch.length * 2));
-    this.n = scratch;
+    const lent = spare;
+    if (lent !== null && lent.length >= size) {
+      this.n = lent;
+      spare = null;
+    } else {
+      this.n = new Float64Array(Math.max(size, 2 * (lent?.length ?? 0)));
+    }
   }
 
   num(x: number): void {
@@ -162,7 +170,12 @@ export class WireWriter {
   }
 
   finish(): Packed {
-    return { v: 1, n: this.n.slice(0, this.at), s: this.parts.join(""), d: this.words };
+    // Writes past the end of a typed array are dropped silently: a size that was too small is a bug here.
+    if (this.at > this.n.length)
+      throw new RangeError(`pack of ${this.at} numbers written into ${this.n.length}`);
+    const packed: Packed = { v: 1, n: this.n.slice(0, this.at), s: this.parts.join(""), d: this.words };
+    if (spare === null || spare.length < this.n.length) spare = this.n;
+    return packed;
   }
 }
 
