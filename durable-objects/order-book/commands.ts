@@ -83,50 +83,59 @@ export function normalizeCommand(input: unknown, now: number): EngineCommand {
     throw new BookInputError("a command must be an object");
   }
   const raw = input as Record<string, unknown>;
-  return commandOf(raw.kind, raw.now, raw, now);
+  const command = buildCommand(raw.kind, raw.now, now, (name) => raw[name]);
+  if (command === null) {
+    throw new BookInputError(`kind must be "place", "cancel" or "replace", got ${JSON.stringify(raw.kind)}`);
+  }
+  return command;
 }
 
-/** The normalised command of `kind` at `rawNow` (default `now`) with the fields of `raw`. */
-function commandOf(kind: unknown, rawNow: unknown, raw: Record<string, unknown>, now: number): EngineCommand {
+/**
+ * The normalised command of `kind` (null for another kind) at `rawNow` (default `now`), each field taken
+ * with `take`, called once per field of the kind in {@link FIELDS} order.
+ */
+function buildCommand(
+  kind: unknown,
+  rawNow: unknown,
+  now: number,
+  take: (name: string) => unknown,
+): EngineCommand | null {
   const at = rawNow === undefined ? now : journalSafe(rawNow);
-  // The engine validates every value; these casts only name the fields.
+  const f = (name: string) => field(take(name));
+  // The engine validates every value; these casts only name the fields. Object literals evaluate their
+  // fields in source order, which is FIELDS order.
   switch (kind) {
     case "place":
       return {
         kind,
         now: at,
-        orderId: field(raw.orderId),
-        account: field(raw.account),
-        side: field(raw.side),
-        type: field(raw.type),
-        tif: field(raw.tif),
-        qty: field(raw.qty),
-        limitPrice: field(raw.limitPrice),
-        stopPrice: field(raw.stopPrice),
-        postOnly: field(raw.postOnly),
-        stp: field(raw.stp),
-        expiresAt: field(raw.expiresAt),
+        orderId: f("orderId"),
+        account: f("account"),
+        side: f("side"),
+        type: f("type"),
+        tif: f("tif"),
+        qty: f("qty"),
+        limitPrice: f("limitPrice"),
+        stopPrice: f("stopPrice"),
+        postOnly: f("postOnly"),
+        stp: f("stp"),
+        expiresAt: f("expiresAt"),
       } as unknown as EngineCommand;
     case "cancel":
-      return {
-        kind,
-        now: at,
-        orderId: field(raw.orderId),
-        account: field(raw.account),
-      } as unknown as EngineCommand;
+      return { kind, now: at, orderId: f("orderId"), account: f("account") } as unknown as EngineCommand;
     case "replace":
       return {
         kind,
         now: at,
-        orderId: field(raw.orderId),
-        newOrderId: field(raw.newOrderId),
-        account: field(raw.account),
-        qty: field(raw.qty),
-        limitPrice: field(raw.limitPrice),
-        stopPrice: field(raw.stopPrice),
+        orderId: f("orderId"),
+        newOrderId: f("newOrderId"),
+        account: f("account"),
+        qty: f("qty"),
+        limitPrice: f("limitPrice"),
+        stopPrice: f("stopPrice"),
       } as unknown as EngineCommand;
     default:
-      throw new BookInputError(`kind must be "place", "cancel" or "replace", got ${JSON.stringify(kind)}`);
+      return null;
   }
 }
 
@@ -178,48 +187,12 @@ export function unpackCommands(packed: PackedCommands, max: number, now: number)
     const count = r.count();
     if (count > max) throw new BookInputError(`at most ${max} commands per batch`);
     const out: EngineCommand[] = new Array(count);
-    const next = () => field(r.value());
+    const take = () => r.value();
     for (let i = 0; i < count; i++) {
       const kind = KINDS[r.num()];
-      const rawNow = r.value();
-      const at = rawNow === undefined ? now : journalSafe(rawNow);
-      // Fields in FIELDS order, as packCommands wrote them (object literals evaluate in source order).
-      switch (kind) {
-        case "place":
-          out[i] = {
-            kind,
-            now: at,
-            orderId: next(),
-            account: next(),
-            side: next(),
-            type: next(),
-            tif: next(),
-            qty: next(),
-            limitPrice: next(),
-            stopPrice: next(),
-            postOnly: next(),
-            stp: next(),
-            expiresAt: next(),
-          } as unknown as EngineCommand;
-          break;
-        case "cancel":
-          out[i] = { kind, now: at, orderId: next(), account: next() } as unknown as EngineCommand;
-          break;
-        case "replace":
-          out[i] = {
-            kind,
-            now: at,
-            orderId: next(),
-            newOrderId: next(),
-            account: next(),
-            qty: next(),
-            limitPrice: next(),
-            stopPrice: next(),
-          } as unknown as EngineCommand;
-          break;
-        default:
-          throw new WireFormatError("unknown command kind");
-      }
+      const command = buildCommand(kind, r.value(), now, take);
+      if (command === null) throw new WireFormatError("unknown command kind");
+      out[i] = command;
     }
     if (!r.done) throw new WireFormatError("data after the last command");
     return out;
