@@ -84,7 +84,11 @@ function devSymbol(c: Context<AppBindings>): string {
 }
 
 async function jsonBody(c: Context<AppBindings>): Promise<unknown> {
-  return c.req.json<unknown>();
+  try {
+    return await c.req.json<unknown>();
+  } catch {
+    throw new ApiError(400, "invalid_json", "the request body is not valid JSON");
+  }
 }
 
 marketData.use("/v2/dev/book/*", devOnly);
@@ -99,12 +103,30 @@ marketData.post("/v2/dev/book/:symbol/configure", async (c) => {
   return c.json(await orderBook(c.env, symbol).configure(spec));
 });
 
-/** One command (object) through `submit`, or an array through `submitMany`. */
+/**
+ * A book call whose input came from the request: the book's refusal of it (`invalid_input: …`, thrown
+ * across the RPC boundary) is the client's error, 422, not a 500.
+ */
+async function withBookInput<T>(call: Promise<T>): Promise<T> {
+  try {
+    return await call;
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    if (message.startsWith("invalid_input: ")) {
+      throw new ApiError(422, "invalid_input", message.slice("invalid_input: ".length));
+    }
+    throw err;
+  }
+}
+
+/** One command (object) through `submit`, or an array through `submitMany` (its answer unpacked). */
 marketData.post("/v2/dev/book/:symbol/orders", async (c) => {
   const book = orderBook(c.env, devSymbol(c));
   const body = await jsonBody(c);
-  if (Array.isArray(body)) return c.json(unpackEvents(await book.submitMany(body as BookCommand[])));
-  return c.json(await book.submit(body as BookCommand));
+  if (Array.isArray(body)) {
+    return c.json(unpackEvents(await withBookInput(book.submitMany(body as BookCommand[]))));
+  }
+  return c.json(await withBookInput(book.submit(body as BookCommand)));
 });
 
 marketData.get("/v2/dev/book/:symbol/status", async (c) =>
