@@ -3,7 +3,7 @@ import { db } from "../db/index.ts";
 import type { AppBindings } from "../env.ts";
 import { ApiError } from "../errors.ts";
 import { redisClient } from "../lib/redis.ts";
-import { enforceLimit, warnLimiterUnavailable } from "../middleware/rate-limit.ts";
+import { enforceLimit, limiterAnswer } from "../middleware/rate-limit.ts";
 import { authenticateApiKey } from "./api-keys.ts";
 import { authConfig } from "./config.ts";
 import { checkGate, type GateResult } from "./gate.ts";
@@ -118,7 +118,8 @@ const sessionRequired = () =>
  * `RateLimit-*` headers, a refused request is a 429 with `Retry-After`.
  *
  * If Redis fails, a bearer token cannot be checked for revocation: 503, as `requireAuth`. A caller with an
- * API key (checked by its own lookup) is let through when only the limiter fails, as the other limits do.
+ * API key (checked by its own lookup) is let through when only the limiter fails or is slower than the
+ * limiters' timeout, as the other limits do.
  */
 function traderGate(sessionOnly: boolean): MiddlewareHandler<AuthBindings> {
   return async (c, next) => {
@@ -145,11 +146,14 @@ function traderGate(sessionOnly: boolean): MiddlewareHandler<AuthBindings> {
       gate = await dependency(app, "revocation", () => checkGate(redisClient(c.env), checked, limit));
       if (gate.revocation === "revoked") throw unauthorized("invalid_token", "access token has been revoked");
     } else {
-      try {
-        gate = await checkGate(redisClient(c.env), null, limit);
-      } catch (err) {
-        warnLimiterUnavailable(c.get("log"), limit.name, err);
-      }
+      // An API key was checked by its own lookup: only the limit is asked, and it fails open in time.
+      gate =
+        (await limiterAnswer(
+          limit.name,
+          (async () => checkGate(redisClient(c.env), null, limit))(),
+          c.get("log"),
+          (pending) => c.executionCtx.waitUntil(pending),
+        )) ?? null;
     }
     c.set("principal", principal);
     await enforceLimit(

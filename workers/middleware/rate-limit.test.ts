@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { rateLimitHeaders } from "./rate-limit.ts";
+import type { Logger } from "../env.ts";
+import { limiterAnswer, rateLimitHeaders } from "./rate-limit.ts";
 
 describe("rate-limit headers", () => {
   const now = 1_800_000_000_000;
@@ -19,5 +20,40 @@ describe("rate-limit headers", () => {
     expect(rateLimitHeaders({ limit: 10, remaining: 0, reset: now + 61_000 }, true, now)["Retry-After"]).toBe(
       "61",
     );
+  });
+});
+
+describe("a limiter's answer", () => {
+  function recorder() {
+    const warnings: string[] = [];
+    const kept: Promise<unknown>[] = [];
+    const log: Logger = { info: () => {}, warn: (msg) => warnings.push(msg), error: () => {} };
+    return { warnings, kept, log, keepAlive: (p: Promise<unknown>) => kept.push(p) };
+  }
+
+  it("is the call's own when it comes in time", async () => {
+    const r = recorder();
+    expect(await limiterAnswer("t", Promise.resolve(7), r.log, r.keepAlive, 50)).toBe(7);
+    expect(r.warnings).toEqual([]);
+  });
+
+  it("lets the request through, with a warning, when the limiter fails or is too slow", async () => {
+    const failed = recorder();
+    expect(
+      await limiterAnswer("t", Promise.reject(new Error("down")), failed.log, failed.keepAlive, 50),
+    ).toBe(undefined);
+    expect(failed.warnings).toEqual(["rate limiter unavailable; request allowed"]);
+
+    const slow = recorder();
+    let finish: (v: number) => void = () => {};
+    const call = new Promise<number>((resolve) => {
+      finish = resolve;
+    });
+    expect(await limiterAnswer("t", call, slow.log, slow.keepAlive, 20)).toBe(undefined);
+    expect(slow.warnings).toEqual(["rate limiter timed out; request allowed"]);
+    // The slow call is kept alive to finish in the background.
+    expect(slow.kept).toHaveLength(1);
+    finish(1);
+    await expect(slow.kept[0]).resolves.toBe(1);
   });
 });

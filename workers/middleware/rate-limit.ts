@@ -125,8 +125,41 @@ export function rateLimit<B extends AppBindings | AuthBindings>(
   };
 }
 
+const TIMED_OUT = Symbol("timed out");
+
+/**
+ * A limiter's answer within `timeoutMs`, or `undefined` (with a warning) when it fails or is slower: the
+ * fail-open policy `rateLimit` gets from @upstash/ratelimit's own timeout, for limiters that call Redis
+ * themselves (`requireTrader`). A call that timed out is handed to `keepAlive` (`waitUntil`), so it still
+ * completes and its count is not lost.
+ */
+export async function limiterAnswer<T>(
+  limiter: string,
+  call: Promise<T>,
+  log: Logger,
+  keepAlive: (pending: Promise<unknown>) => void,
+  timeoutMs = REDIS_TIMEOUT_MS,
+): Promise<T | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Promise<typeof TIMED_OUT>((resolve) => {
+    timer = setTimeout(() => resolve(TIMED_OUT), timeoutMs);
+  });
+  try {
+    const answer = await Promise.race([call, timedOut]);
+    if (answer !== TIMED_OUT) return answer;
+    log.warn("rate limiter timed out; request allowed", { limiter });
+    keepAlive(call.catch(() => undefined));
+    return undefined;
+  } catch (err) {
+    warnLimiterUnavailable(log, limiter, err);
+    return undefined;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** A limiter that could not answer lets its request through, with a warning. */
-export function warnLimiterUnavailable(log: Logger, limiter: string, err: unknown): void {
+function warnLimiterUnavailable(log: Logger, limiter: string, err: unknown): void {
   log.warn("rate limiter unavailable; request allowed", {
     limiter,
     error: err instanceof Error ? err.message : String(err),
