@@ -22,9 +22,8 @@
  * @internal
  */
 import {
-  type AccountBookEvent,
+  type AccountEngineEvent,
   accountsOf,
-  bookEventId,
   isAccountEvent,
   type TradeEventMessage,
   tradeEventMessage,
@@ -40,8 +39,11 @@ export type EventSource = (journalId: number) => EngineEvent[];
 
 /** Where the outbox delivers. The default goes to the real bindings; tests wrap it to inject failures. */
 export interface OutboxTransport {
-  /** Deliver events to one account's UserSession; resolves once applied (idempotent by event id). */
-  deliverToSession(account: string, symbol: string, events: AccountBookEvent[]): Promise<unknown>;
+  /**
+   * Deliver events to one account's UserSession; resolves once applied (idempotent by event id, which the
+   * receiver derives from the symbol and each event's seq: `bookEventId`).
+   */
+  deliverToSession(account: string, symbol: string, events: AccountEngineEvent[]): Promise<unknown>;
   /** Publish at most {@link QUEUE_BATCH} events to the trade-events Queue (one `sendBatch`). */
   publish(messages: TradeEventMessage[]): Promise<void>;
 }
@@ -251,20 +253,15 @@ export class Outbox {
     return report;
   }
 
-  /** The account events of a batch, stamped with their ids, by account (one pass over the batch). */
-  private accountEvents(batch: readonly EngineEvent[]): Map<string, AccountBookEvent[]> {
-    const out = new Map<string, AccountBookEvent[]>();
+  /** The account events of a batch, by account (one pass over the batch). */
+  private accountEvents(batch: readonly EngineEvent[]): Map<string, AccountEngineEvent[]> {
+    const out = new Map<string, AccountEngineEvent[]>();
     for (const e of batch) {
       if (!isAccountEvent(e)) continue;
-      const stamped: AccountBookEvent = {
-        ...e,
-        eventId: bookEventId(this.symbol, e.seq),
-        symbol: this.symbol,
-      };
       for (const account of accountsOf(e)) {
         const list = out.get(account);
-        if (list === undefined) out.set(account, [stamped]);
-        else if (list[list.length - 1] !== stamped) list.push(stamped);
+        if (list === undefined) out.set(account, [e]);
+        else if (list[list.length - 1] !== e) list.push(e);
       }
     }
     return out;
@@ -278,7 +275,7 @@ export class Outbox {
   }
 
   /** Deliver `events` to one account in calls of at most {@link SESSION_BATCH} events. */
-  private async deliver(account: string, events: AccountBookEvent[]): Promise<void> {
+  private async deliver(account: string, events: AccountEngineEvent[]): Promise<void> {
     for (let i = 0; i < events.length; i += SESSION_BATCH) {
       await this.transport.deliverToSession(
         account,
@@ -319,7 +316,7 @@ export class Outbox {
       else if (r.account !== null) sessionsBehind.add(r.account);
     }
 
-    const perAccount = new Map<string, { events: AccountBookEvent[]; batches: Map<number, number> }>();
+    const perAccount = new Map<string, { events: AccountEngineEvent[]; batches: Map<number, number> }>();
     const messages: TradeEventMessage[] = [];
     /** Journal id of each batch with queue messages, and the index one past its last message. */
     const queueBatches: { journalId: number; end: number }[] = [];
@@ -342,7 +339,7 @@ export class Outbox {
 
     const spills: Spill[] = [];
     let delivered = 0;
-    const sendable: [string, { events: AccountBookEvent[]; batches: Map<number, number> }][] = [];
+    const sendable: [string, { events: AccountEngineEvent[]; batches: Map<number, number> }][] = [];
     for (const [account, entry] of perAccount) {
       if (sessionsBehind.has(account)) {
         spills.push({
@@ -468,8 +465,8 @@ export class Outbox {
       }
       return batch;
     };
-    const byAccount = new Map<number, Map<string, AccountBookEvent[]>>();
-    const eventsFor = (journalId: number, account: string): AccountBookEvent[] => {
+    const byAccount = new Map<number, Map<string, AccountEngineEvent[]>>();
+    const eventsFor = (journalId: number, account: string): AccountEngineEvent[] => {
       let split = byAccount.get(journalId);
       if (split === undefined) {
         split = this.accountEvents(batchOf(journalId));

@@ -4,7 +4,7 @@
  */
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import type { AccountBookEvent, TradeEventMessage } from "../../shared/book-events.ts";
+import { type AccountBookEvent, bookEventId, type TradeEventMessage } from "../../shared/book-events.ts";
 import { findSymbol, type SymbolSpec } from "../../shared/symbols.ts";
 import type { OrderBook } from "../order-book.ts";
 import type { OutboxTransport } from "./outbox.ts";
@@ -23,7 +23,7 @@ export async function freshBook(overrides: Partial<SymbolSpec> = {}) {
  * (to count redeliveries) and applies each event id once per account (the effect).
  */
 export class Receiver {
-  /** Every `deliverToSession` call that reached the receiver, in order. */
+  /** Every `deliverToSession` call that reached the receiver, in order, its events stamped with their ids. */
   deliveries: { account: string; events: AccountBookEvent[] }[] = [];
   /** Every `publish` call that reached the receiver. */
   published: TradeEventMessage[][] = [];
@@ -48,9 +48,11 @@ export class Receiver {
   ): OutboxTransport {
     let n = 0;
     return {
-      deliverToSession: async (account, _symbol, events) => {
+      deliverToSession: async (account, symbol, received) => {
         const fault = faults({ kind: "session", account, n: n++ });
         if (fault === "fail-before") throw new Error(`${account} unreachable`);
+        // As a UserSession does: each event's id from the symbol and its seq.
+        const events = received.map((e) => ({ ...e, eventId: bookEventId(symbol, e.seq), symbol }));
         this.deliveries.push({ account, events });
         let inbox = this.inboxes.get(account);
         if (inbox === undefined) {
