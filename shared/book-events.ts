@@ -122,10 +122,20 @@ export function tradeEventMessage(
   sizes: { tickSize: string; lotSize: string },
   event: EngineEvent,
 ): TradeEventMessage | null {
-  if (event.type !== "fill" && event.type !== "trading_status" && event.type !== "reference_price") {
-    return null;
+  switch (event.type) {
+    case "fill":
+      return { ...messageBase(symbol, sizes, event), type: "fill", event };
+    case "trading_status":
+      return { ...messageBase(symbol, sizes, event), type: "trading_status", event };
+    case "reference_price":
+      return { ...messageBase(symbol, sizes, event), type: "reference_price", event };
+    default:
+      return null;
   }
-  const base = {
+}
+
+function messageBase(symbol: string, sizes: { tickSize: string; lotSize: string }, event: EngineEvent) {
+  return {
     id: bookEventId(symbol, event.seq),
     symbol,
     seq: event.seq,
@@ -133,12 +143,4 @@ export function tradeEventMessage(
     tickSize: sizes.tickSize,
     lotSize: sizes.lotSize,
   };
-  switch (event.type) {
-    case "fill":
-      return { ...base, type: "fill", event };
-    case "trading_status":
-      return { ...base, type: "trading_status", event };
-    default:
-      return { ...base, type: "reference_price", event };
-  }
 }
