@@ -7,9 +7,10 @@ import {
 import { env } from "cloudflare:workers";
 import { brotliDecompressSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
+import { type TradeEventMessage, tradeEventMessage } from "../shared/book-events.ts";
 import type { EngineEvent, FillEvent } from "../shared/engine/types.ts";
 import { unpackEvents } from "../shared/engine/wire.ts";
-import { isEventPack, unpack } from "../shared/queue-pack.ts";
+import { isBookEventPack, unpack } from "../shared/queue-pack.ts";
 import { type BookCommand, packCommands } from "./order-book/commands.ts";
 import { envTransport, QUEUE_BATCH } from "./order-book/outbox.ts";
 import { account, freshBook, limit, Receiver } from "./order-book/test-helpers.ts";
@@ -723,22 +724,47 @@ describe("OrderBook outbox", () => {
     ]);
   });
 
-  it("packs the events of one publish into Queue messages of at most 100 events", async () => {
-    const sent: { body: unknown }[][] = [];
+  it("publishes the events of one publish packed, as Queue messages of at most 100 events", async () => {
+    const sent: { body: unknown; contentType?: string }[][] = [];
     const transport = envTransport({
       USER_SESSION: env.USER_SESSION,
       TRADE_EVENTS: {
-        async sendBatch(messages: { body: unknown }[]) {
+        async sendBatch(messages: { body: unknown; contentType?: string }[]) {
           sent.push(messages);
         },
       } as unknown as Queue,
     });
-    const messages = Array.from({ length: QUEUE_BATCH }, (_, i) => ({ id: `PK:${i + 1}`, seq: i + 1 }));
-    await transport.publish(messages as never);
+    const sizes = { tickSize: "0.01", lotSize: "1" };
+    const messages = Array.from({ length: QUEUE_BATCH }, (_, i) => {
+      const fill: FillEvent = {
+        type: "fill",
+        seq: i + 1,
+        commandSeq: i + 1,
+        ts: 1_750_000_000_000 + i,
+        fillId: i + 1,
+        price: 10_000 + (i % 7),
+        qty: 1 + (i % 5),
+        takerOrderId: `t-${i}`,
+        makerOrderId: `m-${i}`,
+        takerAccount: `acct-${i % 3}`,
+        makerAccount: `acct-${3 + (i % 4)}`,
+        takerSide: i % 2 === 0 ? "buy" : "sell",
+        takerLeavesQty: 0,
+        makerLeavesQty: i % 2,
+        takerStatus: "filled",
+        makerStatus: i % 2 === 0 ? "filled" : "partially_filled",
+      };
+      return tradeEventMessage("PK", sizes, fill) as TradeEventMessage;
+    });
+    await transport.publish(messages);
     expect(sent).toHaveLength(1);
-    const packs = sent[0]?.map((m) => m.body) ?? [];
-    expect(packs.every((p) => isEventPack(p) && p.bodies.length <= 100)).toBe(true);
-    expect(packs.flatMap((p) => unpack(p))).toEqual(messages);
+    const bodies = sent[0] ?? [];
+    expect(bodies.every((m) => m.contentType === "v8")).toBe(true);
+    const packs = bodies.map((m) => structuredClone(m.body));
+    expect(packs.every((p) => isBookEventPack(p))).toBe(true);
+    expect(packs).toHaveLength(QUEUE_BATCH / 100);
+    // The consumer reads back the very messages the book built.
+    expect(packs.flatMap((p) => unpack(p))).toStrictEqual(messages);
   });
 
   it(`publishes every fill and status event, and no order-lifecycle event, to the queue with stable ids, at most ${QUEUE_BATCH} per send`, async () => {

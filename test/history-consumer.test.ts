@@ -4,11 +4,17 @@
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from "vitest";
 import { withClient } from "../scripts/stack/pg.ts";
+import { type TradeEventMessage, tradeEventMessage } from "../shared/book-events.ts";
+import type { FillEvent } from "../shared/engine/types.ts";
 import { balancesFromLedger, balancesOf, compareBalances, type LedgerSum } from "../shared/history/ledger.ts";
-import { packBodies } from "../shared/queue-pack.ts";
+import { packBodies, packBookEvents } from "../shared/queue-pack.ts";
 import { consumeDeadLetters } from "../workers/consumers/dead-letters.ts";
 import { createHistoryProcessor } from "../workers/consumers/history-processor.ts";
-import { consumeTradeEvents, type TradeEventProcessor } from "../workers/consumers/trade-events.ts";
+import {
+  consumeTradeEvents,
+  type TradeEvent,
+  type TradeEventProcessor,
+} from "../workers/consumers/trade-events.ts";
 import { db } from "../workers/db/index.ts";
 import { accountStreams } from "../workers/db/schema/history.ts";
 import type { Env } from "../workers/env.ts";
@@ -372,6 +378,89 @@ describe("the history consumer", { timeout: 60_000 }, () => {
       { message_id: envelope.messageId, reason: "poison: bad", event_id: "e1" },
       { message_id: expect.any(String), reason: "retries exhausted", event_id: moved.id },
     ]);
+  });
+});
+
+describe("a book's packed events", () => {
+  const sizes = { tickSize: "0.01", lotSize: "1" };
+  const fills: FillEvent[] = Array.from({ length: 3 }, (_, i) => ({
+    type: "fill",
+    seq: 10 + i,
+    commandSeq: 5 + i,
+    ts: 1_750_000_000_000 + i,
+    fillId: 1 + i,
+    price: 10_000 + i,
+    qty: 2 + i,
+    takerOrderId: `taker-${i}`,
+    makerOrderId: `maker-${i}`,
+    takerAccount: "acct-t",
+    makerAccount: `acct-m${i}`,
+    takerSide: "buy",
+    takerLeavesQty: 2 - i,
+    makerLeavesQty: 0,
+    takerStatus: i === 2 ? "filled" : "partially_filled",
+    makerStatus: "filled",
+  }));
+  const messages = fills.map((f) => tradeEventMessage("PKQ", sizes, f) as TradeEventMessage);
+  // As the consumer receives a "v8" body: a structured clone of what the book sent.
+  const pack = structuredClone(packBookEvents("PKQ", sizes, fills));
+  const seen: TradeEvent[] = [];
+  const recorder: TradeEventProcessor = {
+    name: "recorder",
+    async process(_env, events) {
+      seen.push(...events);
+      return { failed: new Map() };
+    },
+  };
+
+  it("reach the processors as the messages the book built, one event each", async () => {
+    seen.length = 0;
+    const r = await consume([pack], [recorder]);
+    expect(r.acked()).toEqual([pack]);
+    expect(seen).toStrictEqual(messages.map((m) => ({ kind: "book", id: m.id, message: m })));
+  });
+
+  it("that do not hold together are parked whole, readable as JSON, and processed by nobody", async () => {
+    const errors = vi.spyOn(console, "error").mockImplementation(() => {});
+    seen.length = 0;
+    deadLettered.length = 0;
+    const broken = { ...pack, events: { ...pack.events, n: pack.events.n.slice(0, 7) } };
+    const r = await consume([broken], [recorder]);
+    errors.mockRestore();
+    expect(r.acked()).toEqual([broken]);
+    expect(seen).toEqual([]);
+    expect(deadLettered).toEqual([
+      expect.objectContaining({
+        deadLetter: 1,
+        reason: expect.stringContaining("invalid_pack"),
+        body: expect.objectContaining({
+          bookPack: 1,
+          events: expect.objectContaining({ n: Array.from(broken.events.n) }),
+        }),
+      }),
+    ]);
+    expect(JSON.parse(JSON.stringify(deadLettered[0]))).toEqual(deadLettered[0]);
+  });
+
+  it("moved to the dead-letter queue are stored as the JSON pack of their messages, ready to replay", async () => {
+    const errors = vi.spyOn(console, "error").mockImplementation(() => {});
+    const b = batchOf([pack], "trade-events-dlq", 6);
+    const pending: Promise<unknown>[] = [];
+    await consumeDeadLetters(b.batch, env, { waitUntil: (p) => pending.push(p) });
+    await Promise.all(pending);
+    errors.mockRestore();
+    const id = (b.batch.messages[0] as Message<unknown>).id;
+    const [row] = await query<{ body: unknown }>(
+      stackEnv.DATABASE_URL as string,
+      "SELECT body FROM dead_letters WHERE message_id = $1",
+      [id],
+    );
+    expect(row?.body).toEqual({ pack: 1, bodies: JSON.parse(JSON.stringify(messages)) });
+    // Sent again as it was stored, the consumer takes it.
+    seen.length = 0;
+    const replay = await consume([row?.body], [recorder]);
+    expect(replay.acked()).toEqual([row?.body]);
+    expect(seen.map((e) => e.id)).toEqual(messages.map((m) => m.id));
   });
 });
 

@@ -30,7 +30,7 @@ import {
 } from "../../shared/book-events.ts";
 import type { EngineEvent } from "../../shared/engine/types.ts";
 import { packEvents } from "../../shared/engine/wire.ts";
-import { packBodies } from "../../shared/queue-pack.ts";
+import { type BookEventPack, bookPackBytes, packBookEventMessages } from "../../shared/queue-pack.ts";
 import type { Env } from "../../workers/env.ts";
 import type { Sql } from "../sql.ts";
 
@@ -49,15 +49,15 @@ export interface OutboxTransport {
 }
 
 /**
- * Events per `publish`: packed 100 to a Queue message (shared/queue-pack.ts), that is at most 5 messages
- * and ~200 KB per `sendBatch` (limits: 100 messages, 256 KB).
+ * Events per `publish`: packed up to 100 to a Queue message (shared/queue-pack.ts), that is at least 5
+ * messages, usually ~150 KB, in one `sendBatch`.
  */
 export const QUEUE_BATCH = 500;
 /**
- * Upper bound of one serialised {@link TradeEventMessage}: at most five ids of ≤ 128 characters, a reason
- * code and numbers. Packs are sized with it (50 events per ~100 KB pack) instead of serialising each one.
+ * Bytes per `sendBatch` at most (the limits: 100 messages and 256 KB). Five full packs of fills between
+ * 128-character ids would not fit, so a publish may take more than one call.
  */
-const BOOK_MESSAGE_MAX_BYTES = 2_000;
+const SEND_BATCH_MAX_BYTES = 250_000;
 /** Events per `applyBookEvents` call. */
 export const SESSION_BATCH = 500;
 
@@ -69,15 +69,36 @@ export function envTransport(env: Pick<Env, "USER_SESSION" | "TRADE_EVENTS">): O
       return stub.applyBookEvents(symbol, packEvents([events]));
     },
     async publish(messages) {
-      // A book event message is small and bounded (ids ≤ 128 characters): no need to measure each one.
-      await env.TRADE_EVENTS.sendBatch(
-        packBodies(messages, () => BOOK_MESSAGE_MAX_BYTES).map((body) => ({
-          body,
-          contentType: "json" as const,
-        })),
+      const first = messages[0];
+      if (first === undefined) return;
+      // Packed (shared/queue-pack.ts): the consumer builds the messages again from the events. A call
+      // that fails after an earlier one succeeded fails the publish: all of it is sent again, and
+      // consumers dedupe on the event ids.
+      const packs = packBookEventMessages(
+        first.symbol,
+        first,
+        messages.map((m) => m.event),
       );
+      let batch: BookEventPack[] = [];
+      let bytes = 0;
+      for (const pack of packs) {
+        const size = bookPackBytes(pack);
+        if (batch.length > 0 && bytes + size > SEND_BATCH_MAX_BYTES) {
+          await sendPacks(env.TRADE_EVENTS, batch);
+          batch = [];
+          bytes = 0;
+        }
+        batch.push(pack);
+        bytes += size;
+      }
+      await sendPacks(env.TRADE_EVENTS, batch);
     },
   };
+}
+
+async function sendPacks(queue: Queue, packs: readonly BookEventPack[]): Promise<void> {
+  // "v8": a pack's Float64Array crosses as bytes (JSON would write it as an object of numbers).
+  await queue.sendBatch(packs.map((body) => ({ body, contentType: "v8" as const })));
 }
 
 export interface OutboxPolicy {

@@ -8,6 +8,8 @@
  * `dead_letters` table for an operator to inspect and replay (docs/runbooks/database.md). Storing is
  * idempotent (keyed by message id); if Postgres is unreachable the batch is retried.
  */
+
+import { storableBody } from "../../shared/queue-pack.ts";
 import { db } from "../db/index.ts";
 import { deadLetters } from "../db/schema/dead-letters.ts";
 import type { Env } from "../env.ts";
@@ -39,7 +41,8 @@ export async function consumeDeadLetters(
       eventId: typeof id === "string" ? id : null,
       reason: "retries exhausted",
       attempts: m.attempts,
-      body: body ?? null,
+      // A book's packed events are stored as the JSON pack of their messages.
+      body: storableBody(body) ?? null,
     };
   });
   for (const r of rows) {

@@ -3,7 +3,8 @@
  *
  * The queue carries two kinds of message:
  * - book events from each OrderBook's outbox ({@link TradeEventMessage}: `order`, `fill`,
- *   `trading_status`, `reference_price`; id `${symbol}:${seq}`);
+ *   `trading_status`, `reference_price`; id `${symbol}:${seq}`), packed (a `BookEventPack`, which
+ *   `unpack` turns back into those messages);
  * - account events from each UserSession's outbox ({@link AccountEvent}: `kind: "account"`,
  *   `account.order`, `account.fill`, …; see shared/history/events.ts).
  *
@@ -30,7 +31,7 @@
  */
 import type { TradeEventMessage } from "../../shared/book-events.ts";
 import { type AccountEvent, isAccountEventBody, parseAccountEvent } from "../../shared/history/events.ts";
-import { unpack } from "../../shared/queue-pack.ts";
+import { storableBody, unpack } from "../../shared/queue-pack.ts";
 import type { Env } from "../env.ts";
 import { analyticsProcessor } from "./analytics-processor.ts";
 import { barsProcessor } from "./bars.ts";
@@ -139,7 +140,15 @@ export async function consumeTradeEvents(
   const valid: { message: Message<unknown>; events: TradeEvent[] }[] = [];
   for (const message of batch.messages) {
     // A message is one event or a pack of them (shared/queue-pack.ts); each event is parsed on its own.
-    const bodies = unpack(message.body);
+    let bodies: unknown[];
+    try {
+      bodies = unpack(message.body);
+    } catch (error) {
+      // A book event pack that does not hold together: nothing in it can be read.
+      report.poison++;
+      await deadLetter(env, batch.queue, message, errorText(error));
+      continue;
+    }
     const events: TradeEvent[] = [];
     const bad: { body: unknown; error: string }[] = [];
     for (const body of bodies) {
@@ -245,7 +254,7 @@ async function deadLetter(
   body?: unknown,
 ): Promise<boolean> {
   const whole = body === undefined;
-  const payload = whole ? message.body : body;
+  const payload = storableBody(whole ? message.body : body);
   const eventId = eventIdOf(payload);
   console.error(
     JSON.stringify({
