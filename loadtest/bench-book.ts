@@ -18,7 +18,9 @@
  *    of the call from the book's work.
  * 2. HTTP: 50 keep-alive connections POSTing one order each to `/v2/dev/book/:symbol/orders`.
  * 3. Fan-out: 1,000 WebSocket subscribers on one book while batches are submitted; the rate is messages
- *    received by all sockets per second, each socket checked for gaps.
+ *    received by all sockets per second, each socket checked for gaps, and the frames they came in (the
+ *    book coalesces a window's messages into one frame per socket) with the server's CPU per frame: the
+ *    cost of one socket write, which is what the capacity model's fan-out figure needs.
  * 4. In-process reference: the same flow through the pure engine, the journal row's encoding (the
  *    commands' JSON, Brotli) and the packing of a batch's commands and events both ways in Node, to show
  *    how much of an order's time is matching and serialisation.
@@ -32,7 +34,8 @@
  * BENCH_ONLY (e.g. "single,batched"; default all of single,batched,http,fanout), BENCH_SERVER (miniflare
  * or wrangler), BENCH_PROFILE (a scenario label, e.g. BATCH100: a V8 CPU profile of that run),
  * BENCH_SERVER_LOG (a file that receives the server's output).
- * The last line printed is JSON: {"ordersPerSec", "batchedOrdersPerSec", "fanoutMsgsPerSec", ...}.
+ * The last line printed is JSON: {"ordersPerSec", "batchedOrdersPerSec", "fanoutMsgsPerSec",
+ * "fanoutFramesPerSec", "fanoutCpuUsPerFrame", ...}.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import {
@@ -479,10 +482,33 @@ async function httpBench(): Promise<{ orders: number; health: number }> {
   return { orders, health };
 }
 
-async function fanoutBench(): Promise<{ msgsPerSec: number; gaps: number; messages: number; ms: number }> {
+interface FanoutResult {
+  /** Sequenced messages received by all sockets together, per second. */
+  msgsPerSec: number;
+  /** WebSocket frames (socket writes: one frame carries every message of a coalescing window). */
+  frames: number;
+  framesPerSec: number;
+  /** Server CPU per frame, the book's commits of the flow included: what one socket write costs. */
+  cpuUsPerFrame: number | null;
+  gaps: number;
+  messages: number;
+  ms: number;
+}
+
+const NO_FANOUT: FanoutResult = {
+  msgsPerSec: 0,
+  frames: 0,
+  framesPerSec: 0,
+  cpuUsPerFrame: null,
+  gaps: 0,
+  messages: 0,
+  ms: 0,
+};
+
+async function fanoutBench(): Promise<FanoutResult> {
   const symbol = `B${RUN}-FAN`;
   await configure(symbol);
-  const sockets: { ws: WebSocket; seq: number; count: number; gaps: number }[] = [];
+  const sockets: { ws: WebSocket; seq: number; count: number; frames: number; gaps: number }[] = [];
   let target = Number.POSITIVE_INFINITY;
   let doneSockets = 0;
   let resolveAll: () => void = () => {};
@@ -492,7 +518,7 @@ async function fanoutBench(): Promise<{ msgsPerSec: number; gaps: number; messag
   const opened: Promise<void>[] = [];
   for (let i = 0; i < SOCKETS; i++) {
     const ws = new WebSocket(`ws://127.0.0.1:${PORT}/v2/stream/book/${symbol}`);
-    const s = { ws, seq: -1, count: 0, gaps: 0 };
+    const s = { ws, seq: -1, count: 0, frames: 0, gaps: 0 };
     sockets.push(s);
     opened.push(
       new Promise<void>((resolve, reject) => {
@@ -509,6 +535,7 @@ async function fanoutBench(): Promise<{ msgsPerSec: number; gaps: number; messag
           }
           // Deltas and trades (one per frame, or an array of them from a busy book): read "seq" without a
           // full parse (the client must not be the bottleneck).
+          s.frames++;
           for (const m of scanBookFrame(text)) {
             if (m.type === "other" || m.type === "snapshot") continue;
             s.count++;
@@ -527,6 +554,7 @@ async function fanoutBench(): Promise<{ msgsPerSec: number; gaps: number; messag
   }
   await Promise.all(opened);
   log(`  ${SOCKETS} subscribers connected`);
+  const cpuBefore = serverCpuMs();
   const started = performance.now();
   const r = await post<BenchResult>(`/v2/dev/book/${symbol}/bench`, {
     count: FANOUT_BATCHES * 10,
@@ -547,17 +575,25 @@ async function fanoutBench(): Promise<{ msgsPerSec: number; gaps: number; messag
   await allDone;
   clearTimeout(timeout);
   const ms = performance.now() - started;
+  const cpuAfter = serverCpuMs();
   const messages = sockets.reduce((n, s) => n + s.count, 0);
+  const frames = sockets.reduce((n, s) => n + s.frames, 0);
   const gaps = sockets.reduce((n, s) => n + s.gaps, 0);
   const complete = sockets.filter((s) => s.seq === target).length;
   for (const s of sockets) s.ws.close(1000);
   const msgsPerSec = Math.round((messages * 1000) / ms);
+  const framesPerSec = Math.round((frames * 1000) / ms);
+  const cpuUsPerFrame =
+    cpuBefore === null || cpuAfter === null || frames === 0
+      ? null
+      : Math.round(((cpuAfter - cpuBefore) * 1000) / frames);
   log(
     `  fan-out: ${r.rpcs} batches → ${target} sequenced messages × ${SOCKETS} sockets = ${messages} received in ` +
-      `${Math.round(ms)} ms: ${msgsPerSec} msgs/s; ${complete}/${SOCKETS} sockets complete, ${gaps} gaps ` +
+      `${Math.round(ms)} ms: ${msgsPerSec} msgs/s in ${frames} frames (${framesPerSec} frames/s, server CPU ` +
+      `${cpuUsPerFrame ?? "?"} µs per frame); ${complete}/${SOCKETS} sockets complete, ${gaps} gaps ` +
       `(book side: ${r.ordersPerSec} orders/s while broadcasting)`,
   );
-  return { msgsPerSec, gaps, messages, ms: Math.round(ms) };
+  return { msgsPerSec, frames, framesPerSec, cpuUsPerFrame, gaps, messages, ms: Math.round(ms) };
 }
 
 /** Mean latency of a 4 KiB write + fsync in `dir` (what one durable SQLite commit costs at least). */
@@ -678,7 +714,7 @@ async function main(): Promise<void> {
     const batched = only.has("batched") ? await rpcBench("BATCH100", BATCHED, 100, 1) : skipped;
     const batchedConcurrent = only.has("batched") ? await rpcBench("BATCH100X4", BATCHED, 100, 4) : skipped;
     const httpRate = only.has("http") ? await httpBench() : { orders: 0, health: 0 };
-    const fanout = only.has("fanout") ? await fanoutBench() : { msgsPerSec: 0, gaps: 0, messages: 0, ms: 0 };
+    const fanout = only.has("fanout") ? await fanoutBench() : NO_FANOUT;
     const ref = inProcessReference(100_000);
     log(
       `In-process reference (Node, same flow): engine ${ref.engineUsPerOrder} µs/order, ` +
@@ -714,6 +750,8 @@ async function main(): Promise<void> {
       httpOrdersPerSec: httpRate.orders,
       httpHealthReqPerSec: httpRate.health,
       fanoutMsgsPerSec: fanout.msgsPerSec,
+      fanoutFramesPerSec: fanout.framesPerSec,
+      fanoutCpuUsPerFrame: fanout.cpuUsPerFrame,
       fanoutSockets: SOCKETS,
       fanoutGaps: fanout.gaps,
       pingRpcPerSec: pingSeq,

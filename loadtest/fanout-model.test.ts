@@ -77,6 +77,16 @@ describe("capacity plan", () => {
     expect(b.userSessions).toBe(1_000_000);
   });
 
+  it("counts a book's own subscribers at most one frame per coalescing window", () => {
+    const fanout = (bookFrameHz: number) =>
+      plan(100_000, DEFAULT_COSTS, DEFAULT_LIMITS, { ...DEFAULT_WORKLOAD, bookFrameHz }).today.find((t) =>
+        t.resource.includes("fan-out"),
+      )?.utilization ?? 0;
+    // The hottest book publishes far more than 20 messages a second at 100,000 users.
+    expect(fanout(20) * 2).toBeCloseTo(fanout(40), 1);
+    expect(fanout(1_000_000)).toBeGreaterThan(fanout(20) * 10);
+  });
+
   it("names the first thing to break in today's design", () => {
     const p = plan(1_000_000);
     expect(p.today[0]?.utilization).toBeGreaterThan(1);

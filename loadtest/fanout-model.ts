@@ -19,7 +19,10 @@ export interface MeasuredCosts {
   bookOrdersPerSec: number;
   /** One OrderBook, packed `submitMany` batches of 100 (what ingress objects would call): orders/s. */
   bookBatchedOrdersPerSec: number;
-  /** Messages per second one object writes to its WebSockets (fan-out to 1,000 sockets). */
+  /**
+   * Socket writes per second one object sustains (fan-out to 1,000 sockets: 1 s / the server CPU of one
+   * frame). A write is one frame, whatever number of coalesced messages it carries.
+   */
   fanoutMsgsPerSec: number;
   /** Durable Object RPC round trips per second (no-op method, one in flight). */
   rpcPerSec: number;
@@ -72,7 +75,7 @@ export interface Workload {
   eventsPerOrderCmd: number;
   /** Postgres rows per account event (order snapshot, fill, ledger lines, position snapshot, daily). */
   pgRowsPerEvent: number;
-  /** Redis commands per request (revocation MGET + rate-limit script). */
+  /** Redis commands per request (one: the gate script reads revocations and counts the rate limit). */
   redisCmdsPerRequest: number;
   /** Target utilization of any single object or service (headroom for bursts). */
   utilization: number;
@@ -82,8 +85,13 @@ export interface Workload {
   bookPublishShare: number;
   /** One network hop between objects (same region), ms. */
   hopMs: number;
-  /** Coalesced updates per second a relay sends each client socket (0 = every message, as today). */
+  /** Coalesced updates per second a relay sends each client socket (0 = every message). */
   conflateHz: number;
+  /**
+   * Frames per second at most that a book sends each of its own subscribers today: it coalesces the
+   * messages of a 50 ms window into one frame (`coalesceMs`, durable-objects/order-book.ts).
+   */
+  bookFrameHz: number;
 }
 
 export const DEFAULT_LIMITS: PlatformLimits = {
@@ -98,18 +106,19 @@ export const DEFAULT_LIMITS: PlatformLimits = {
 
 /**
  * Measured on this machine (2 cores, shared with the load generator and other work) with
- * `npm run loadtest -- --probe --no-market-sim` on Miniflare (one workerd, no wrangler proxy) and a
- * 100-trader run; docs/capacity.md lists each figure with its run. Overridden by `--costs file.json`.
+ * `npm run loadtest -- --probe --no-market-sim` on Miniflare (one workerd, no wrangler proxy), the fan-out
+ * cost per socket write from `npm run bench:book` (server CPU per frame), the whole mix from the
+ * 1,000-trader run; docs/capacity.md lists each figure with its run. Overridden by `--costs file.json`.
  */
 export const DEFAULT_COSTS: MeasuredCosts = {
-  bookOrdersPerSec: 1_143,
-  bookBatchedOrdersPerSec: 32_552,
-  fanoutMsgsPerSec: 17_521,
-  rpcPerSec: 5_357,
-  userSessionOpsPerSec: 64,
+  bookOrdersPerSec: 1_318,
+  bookBatchedOrdersPerSec: 45_147,
+  fanoutMsgsPerSec: 8_000,
+  rpcPerSec: 7_042,
+  userSessionOpsPerSec: 117,
   pgRowsPerSecPerShard: 5_000,
-  edgeRequestsPerCoreSec: 45,
-  source: "this machine, 2026-11-26 (docs/capacity.md)",
+  edgeRequestsPerCoreSec: 43,
+  source: "this machine, 2026-11-27 (docs/capacity.md)",
 };
 
 export const DEFAULT_WORKLOAD: Workload = {
@@ -123,12 +132,13 @@ export const DEFAULT_WORKLOAD: Workload = {
   tradesPerOrderCmd: 0.3,
   eventsPerOrderCmd: 2.6,
   pgRowsPerEvent: 3,
-  redisCmdsPerRequest: 2,
+  redisCmdsPerRequest: 1,
   utilization: 0.7,
   batchWindowMs: 5,
   bookPublishShare: 0.3,
   hopMs: 2,
   conflateHz: 10,
+  bookFrameHz: 20,
 };
 
 export interface FanoutLayer {
@@ -370,8 +380,8 @@ export function plan(
     },
     {
       resource: "hottest OrderBook's fan-out (send time)",
-      utilization: (hotWatchers * hotMsgs) / costs.fanoutMsgsPerSec,
-      note: `${Math.round(hotWatchers)} sockets × ${Math.round(hotMsgs)} msgs/s`,
+      utilization: (hotWatchers * Math.min(hotMsgs, w.bookFrameHz)) / costs.fanoutMsgsPerSec,
+      note: `${Math.round(hotWatchers)} sockets × ${Math.round(Math.min(hotMsgs, w.bookFrameHz))} frames/s (${Math.round(hotMsgs)} msgs/s)`,
     },
     {
       resource: "trade-events queue (one)",
