@@ -107,13 +107,14 @@ export const DEFAULT_LIMITS: PlatformLimits = {
 /**
  * Measured on this machine (2 cores, shared with the load generator and other work) with
  * `npm run loadtest -- --probe --no-market-sim` on Miniflare (one workerd, no wrangler proxy), the fan-out
- * cost per socket write from `npm run bench:book` (server CPU per frame), the whole mix from the
- * 1,000-trader run; docs/capacity.md lists each figure with its run. Overridden by `--costs file.json`.
+ * cost per socket write from `npm run bench:book` (server CPU per frame of its paced flow, 68–70 µs), the
+ * whole mix from the 1,000-trader run; docs/capacity.md lists each figure with its run. Overridden by
+ * `--costs file.json`.
  */
 export const DEFAULT_COSTS: MeasuredCosts = {
   bookOrdersPerSec: 1_318,
   bookBatchedOrdersPerSec: 45_147,
-  fanoutMsgsPerSec: 8_000,
+  fanoutMsgsPerSec: 14_500,
   rpcPerSec: 7_042,
   userSessionOpsPerSec: 117,
   pgRowsPerSecPerShard: 5_000,
