@@ -351,6 +351,7 @@ describe("OrderBook durability", () => {
     const { symbol, stub } = await freshBook();
     await runInDurableObject(stub, (book: OrderBook) => {
       book.policy.snapshotEveryCommands = 150;
+      book.policy.snapshotCommandsPerOpenOrder = 0;
     });
     const flow = workload({ seed: 7, count: 400, idPrefix: "r", centre: 10_000 });
     for (let i = 0; i < 200; i += 50) await stub.submitMany(flow.slice(i, i + 50));
@@ -383,6 +384,35 @@ describe("OrderBook durability", () => {
     expect(next[0]?.seq).toBe(before.seq + 1);
   });
 
+  it("waits for more commands between snapshots of a big book: snapshotCommandsPerOpenOrder per open order", async () => {
+    const { symbol, stub } = await freshBook();
+    await runInDurableObject(stub, (book: OrderBook) => {
+      book.policy.snapshotEveryCommands = 50;
+      book.policy.snapshotCommandsPerOpenOrder = 2;
+    });
+    const trader = account("t");
+    const initial = (await stub.status()).journal.snapshotBatch;
+    // 100 commands, 100 open orders: the interval is 200 commands, not 50.
+    await stub.submitMany(
+      Array.from({ length: 100 }, (_, i) => limit(`big${i}`, trader, "buy", 1, 9_900 - i)),
+    );
+    await runDurableObjectAlarm(stub);
+    expect((await stub.status()).journal.snapshotBatch).toBe(initial);
+    // 160 commands, 40 open orders: the interval is 80, and it has passed.
+    await stub.submitMany(
+      Array.from({ length: 60 }, (_, i) => ({ kind: "cancel" as const, orderId: `big${i}` })),
+    );
+    await runDurableObjectAlarm(stub);
+    const snapshotted = await stub.status();
+    expect(snapshotted.openOrders).toBe(40);
+    expect(snapshotted.journal.snapshotBatch).toBe(snapshotted.journal.lastBatch);
+    // Recovery starts from it.
+    await evictDurableObject(stub);
+    const after = await env.ORDER_BOOK.get(env.ORDER_BOOK.idFromName(symbol)).status();
+    expect(after.stateHash).toBe(snapshotted.stateHash);
+    expect(after.recovery.fromSnapshotJournalId).toBe(snapshotted.journal.snapshotBatch);
+  });
+
   it("rebuilds from the journal alone when no snapshot was taken yet", async () => {
     const { symbol, stub } = await freshBook();
     const flow = workload({ seed: 11, count: 120, idPrefix: "j", centre: 10_000 });
@@ -405,6 +435,7 @@ describe("OrderBook durability", () => {
     const { symbol, stub } = await freshBook();
     await runInDurableObject(stub, (book: OrderBook) => {
       book.policy.snapshotEveryCommands = 100;
+      book.policy.snapshotCommandsPerOpenOrder = 0;
     });
     const flow = workload({ seed: 5, count: 300, idPrefix: "a", centre: 10_000 });
     await stub.submitMany(flow.slice(0, 200));
@@ -493,6 +524,7 @@ describe("OrderBook durability", () => {
     await down.install(stub, (call) => (call.kind === "session" ? "fail-before" : "ok"));
     await runInDurableObject(stub, (book: OrderBook) => {
       book.policy.snapshotEveryCommands = 1;
+      book.policy.snapshotCommandsPerOpenOrder = 0;
     });
     await stub.submitMany(
       Array.from({ length: 300 }, (_, i) => limit(`s${i}`, maker, "sell", 1, 10_000 + (i % 50))),
