@@ -74,9 +74,10 @@ export function envTransport(env: Pick<Env, "USER_SESSION" | "TRADE_EVENTS">): O
       // Packed (shared/queue-pack.ts): the consumer builds the messages again from the events. A call
       // that fails after an earlier one succeeded fails the publish: all of it is sent again, and
       // consumers dedupe on the event ids.
+      const sizes = { tickSize: first.tickSize, lotSize: first.lotSize };
       const packs = packBookEventMessages(
         first.symbol,
-        first,
+        sizes,
         messages.map((m) => m.event),
       );
       let batch: BookEventPack[] = [];

@@ -8,7 +8,6 @@
  * `dead_letters` table for an operator to inspect and replay (docs/runbooks/database.md). Storing is
  * idempotent (keyed by message id); if Postgres is unreachable the batch is retried.
  */
-
 import { storableBody } from "../../shared/queue-pack.ts";
 import { db } from "../db/index.ts";
 import { deadLetters } from "../db/schema/dead-letters.ts";
