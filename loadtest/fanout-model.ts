@@ -118,7 +118,7 @@ export const DEFAULT_COSTS: MeasuredCosts = {
   rpcPerSec: 7_042,
   userSessionOpsPerSec: 117,
   pgRowsPerSecPerShard: 5_000,
-  edgeRequestsPerCoreSec: 43,
+  edgeRequestsPerCoreSec: 46,
   source: "this machine, 2026-11-27 (docs/capacity.md)",
 };
 
