@@ -20,12 +20,27 @@ export type BookCommand =
   | WithOptionalNow<CancelCommand>
   | WithOptionalNow<ReplaceCommand>;
 
+const INVALID_INPUT = "invalid_input: ";
+
 /** A caller passed something that is not a book command at all (a bug in the caller, not a reject). */
 export class BookInputError extends Error {
   constructor(message: string) {
-    super(`invalid_input: ${message}`);
+    super(`${INVALID_INPUT}${message}`);
     this.name = "BookInputError";
   }
+}
+
+/**
+ * The reason of a {@link BookInputError} a book call threw, or null for any other error. Only the message
+ * survives the RPC boundary (the class does not), so the caller recognises it by its prefix.
+ */
+export function bookInputReason(err: unknown): string | null {
+  const message = err instanceof Error ? err.message : String(err);
+  return message.startsWith(INVALID_INPUT) ? message.slice(INVALID_INPUT.length) : null;
+}
+
+function unknownKind(kind: unknown): BookInputError {
+  return new BookInputError(`kind must be "place", "cancel" or "replace", got ${JSON.stringify(kind)}`);
 }
 
 const FIELDS = {
@@ -84,9 +99,7 @@ export function normalizeCommand(input: unknown, now: number): EngineCommand {
   }
   const raw = input as Record<string, unknown>;
   const command = buildCommand(raw.kind, raw.now, now, (name) => raw[name]);
-  if (command === null) {
-    throw new BookInputError(`kind must be "place", "cancel" or "replace", got ${JSON.stringify(raw.kind)}`);
-  }
+  if (command === null) throw unknownKind(raw.kind);
   return command;
 }
 
@@ -162,16 +175,12 @@ export function packCommands(commands: readonly BookCommand[]): PackedCommands {
   const w = new WireWriter(1 + commands.length * (3 + 2 * FIELDS.place.length));
   w.num(commands.length);
   for (const c of commands as readonly unknown[]) {
-    const raw = c as Record<string, unknown> | null;
-    const kind = typeof raw === "object" && raw !== null ? raw.kind : undefined;
-    const k = kind === "place" ? 0 : kind === "cancel" ? 1 : kind === "replace" ? 2 : -1;
-    if (k === -1)
-      throw new BookInputError(`kind must be "place", "cancel" or "replace", got ${JSON.stringify(kind)}`);
+    const raw = (typeof c === "object" && c !== null ? c : {}) as Record<string, unknown>;
+    const k = KINDS.indexOf(raw.kind as (typeof KINDS)[number]);
+    if (k === -1) throw unknownKind(raw.kind);
     w.num(k);
-    w.value((raw as Record<string, unknown>).now, false);
-    for (const f of PACKED_FIELDS[k] as (typeof PACKED_FIELDS)[number]) {
-      w.value((raw as Record<string, unknown>)[f.name], f.repeats);
-    }
+    w.value(raw.now, false);
+    for (const f of PACKED_FIELDS[k] as (typeof PACKED_FIELDS)[number]) w.value(raw[f.name], f.repeats);
   }
   return w.finish();
 }

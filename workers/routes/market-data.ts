@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context, MiddlewareHandler } from "hono";
-import { packCommands } from "../../durable-objects/order-book/commands.ts";
+import { bookInputReason, packCommands } from "../../durable-objects/order-book/commands.ts";
 import { workload } from "../../durable-objects/order-book/workload.ts";
 import type { BookCommand } from "../../durable-objects/order-book.ts";
 import { unpackEvents } from "../../shared/engine/wire.ts";
@@ -83,14 +83,6 @@ function devSymbol(c: Context<AppBindings>): string {
   return symbol;
 }
 
-async function jsonBody(c: Context<AppBindings>): Promise<unknown> {
-  try {
-    return await c.req.json<unknown>();
-  } catch {
-    throw new ApiError(400, "invalid_json", "the request body is not valid JSON");
-  }
-}
-
 marketData.use("/v2/dev/book/*", devOnly);
 
 /** List a symbol with the rules of a catalog entry (default ACME), e.g. a fresh book per benchmark run. */
@@ -111,10 +103,8 @@ async function withBookInput<T>(call: Promise<T>): Promise<T> {
   try {
     return await call;
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    if (message.startsWith("invalid_input: ")) {
-      throw new ApiError(422, "invalid_input", message.slice("invalid_input: ".length));
-    }
+    const reason = bookInputReason(err);
+    if (reason !== null) throw new ApiError(422, "invalid_input", reason);
     throw err;
   }
 }
@@ -122,7 +112,8 @@ async function withBookInput<T>(call: Promise<T>): Promise<T> {
 /** One command (object) through `submit`, or an array through `submitMany` (its answer unpacked). */
 marketData.post("/v2/dev/book/:symbol/orders", async (c) => {
   const book = orderBook(c.env, devSymbol(c));
-  const body = await jsonBody(c);
+  // A body that is not JSON is a SyntaxError, which the error handler answers with 400 invalid_json.
+  const body = await c.req.json<unknown>();
   if (Array.isArray(body)) {
     return c.json(unpackEvents(await withBookInput(book.submitMany(body as BookCommand[]))));
   }
