@@ -163,6 +163,55 @@ describe("market-data stream", () => {
     late.ws.close(1000);
   });
 
+  it("gathers an interval subscriber's messages into one frame per interval: same seqs, nothing dropped", async () => {
+    const { symbol, stub } = await freshBook();
+    await runInDurableObject(stub, (book: OrderBook) => {
+      book.limits.coalesceMs = 0;
+    });
+    const live = await subscribe(symbol);
+    const slow = await subscribe(symbol, "?interval_ms=1000");
+    await live.until(() => live.messages.length === 1, "live snapshot");
+    await slow.until(() => slow.messages.length === 1, "slow snapshot");
+    const trader = account("t");
+    // The first message after a quiet interval goes at once; the next three wait for the interval.
+    for (let i = 1; i <= 4; i++) await stub.submit(limit(`v${i}`, trader, "buy", 10, 9_990 - i));
+    await live.until(() => live.lastSeq() === 4, "live seq 4");
+    await slow.until(() => slow.lastSeq() === 4, "slow seq 4");
+    expect(live.frames).toHaveLength(5);
+    expect(slow.frames).toHaveLength(3);
+    const held = JSON.parse(slow.frames[2] as string) as ServerMessage[];
+    expect(held.map((m) => ("seq" in m ? m.seq : null))).toEqual([2, 3, 4]);
+    expect(slow.messages).toEqual(live.messages);
+    const replica = new L2Replica();
+    for (const m of slow.messages) expect(replica.apply(m)).not.toBe("gap");
+    const final = await stub.snapshot();
+    expect(replica.bids()).toEqual(final.bids);
+    live.ws.close(1000);
+    slow.ws.close(1000);
+  });
+
+  it("sends an interval's waiting messages before a new subscriber's snapshot", async () => {
+    const { symbol, stub } = await freshBook();
+    const first = await subscribe(symbol, "?interval_ms=1000");
+    await first.until(() => first.messages.length === 1, "snapshot");
+    const trader = account("t");
+    await stub.submit(limit("w1", trader, "buy", 10, 9_990));
+    await first.until(() => first.lastSeq() === 1, "seq 1, sent at once");
+    // Held for up to a second…
+    await stub.submit(limit("w2", trader, "buy", 10, 9_980));
+    // …unless someone subscribes: the waiting messages go out first, so the newcomer's snapshot covers
+    // them and nothing older than it follows it.
+    const second = await subscribe(symbol, "?interval_ms=1000");
+    await second.until(() => second.messages.length === 1, "second snapshot");
+    expect(second.messages[0]).toMatchObject({ type: "snapshot", seq: 2 });
+    expect(first.lastSeq()).toBe(2);
+    await stub.submit(limit("w3", trader, "buy", 10, 9_970));
+    await second.until(() => second.lastSeq() === 3, "seq 3");
+    expect(second.messages.slice(1).map((m) => ("seq" in m ? m.seq : null))).toEqual([3]);
+    first.ws.close(1000);
+    second.ws.close(1000);
+  });
+
   it("detects a gap and recovers with a fresh snapshot on subscribe", async () => {
     const { symbol, stub } = await freshBook();
     const client = await subscribe(symbol, "?depth=5");
@@ -240,18 +289,25 @@ describe("market-data stream", () => {
   it("keeps sockets across hibernation: the seq continues where it was", async () => {
     const { symbol, stub } = await freshBook();
     const client = await subscribe(symbol, "?depth=7");
+    // Its update interval is a tag of the socket, which hibernation keeps as well.
+    const slow = await subscribe(symbol, "?interval_ms=100");
     const trader = account("t");
     await stub.submit(limit("h1", trader, "sell", 5, 10_050));
     await client.until(() => client.lastSeq() === 1, "first delta");
+    await slow.until(() => slow.lastSeq() === 1, "first delta, interval socket");
 
     await evictDurableObject(stub, { webSockets: "hibernate" });
     await stub.submit(limit("h2", trader, "sell", 5, 10_060));
     await client.until(() => client.lastSeq() === 2, "delta after the wake");
+    await slow.until(() => slow.lastSeq() === 2, "delta after the wake, interval socket");
     expect(client.messages.at(-1)).toMatchObject({ type: "delta", seq: 2, asks: [["100.60", "5"]] });
+    expect(slow.messages.at(-1)).toEqual(client.messages.at(-1));
+    slow.ws.close(1000);
     // The socket's attachment survived: a subscribe without depth keeps ?depth=7.
     client.ws.send('{"type":"subscribe"}');
     await client.until(() => client.messages.at(-1)?.type === "snapshot", "snapshot");
     expect(client.messages.at(-1)).toMatchObject({ type: "snapshot", depth: 7, seq: 2 });
+    await slow.until(() => slow.closed() !== null, "interval socket closed");
     expect((await stub.status()).subscribers).toBe(1);
     client.ws.close(1000);
   });
@@ -283,6 +339,19 @@ describe("market-data stream", () => {
       new Request("http://prepx.test/v2/stream/book/ACME?depth=5000", upgrade),
     );
     expect(badDepth.status).toBe(422);
+    for (const interval of ["300", "0", "-100", "1e3", "abc"]) {
+      const badInterval = await exports.default.fetch(
+        new Request(`http://prepx.test/v2/stream/book/ACME?interval_ms=${interval}`, upgrade),
+      );
+      expect(badInterval.status).toBe(422);
+      expect(((await badInterval.json()) as { code: string }).code).toBeTypeOf("string");
+    }
+    // The book checks the interval too (its own callers reach it without the edge's schema).
+    const direct = await env.ORDER_BOOK.get(env.ORDER_BOOK.idFromName("ACME")).fetch(
+      new Request("http://book/?interval_ms=300", upgrade),
+    );
+    expect(direct.status).toBe(422);
+    expect(await direct.json()).toMatchObject({ code: "invalid_interval" });
     const badSymbol = await exports.default.fetch(
       new Request("http://prepx.test/v2/stream/book/acme!", upgrade),
     );

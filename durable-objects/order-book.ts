@@ -36,6 +36,14 @@ import {
   type StatusMessage,
 } from "./order-book/protocol.ts";
 import { ORDER_BOOK_MIGRATIONS, ORDER_BOOK_SCHEMA } from "./order-book/schema.ts";
+import {
+  frameOf,
+  IntervalFrames,
+  intervalTag,
+  parseInterval,
+  REALTIME_TAG,
+  STREAM_INTERVALS_MS,
+} from "./order-book/stream-intervals.ts";
 import { migrate, type Sql, sqlOf } from "./sql.ts";
 
 export type { BookCommand } from "./order-book/commands.ts";
@@ -170,6 +178,9 @@ export class OrderBook extends DurableObject<Env> {
   private flushTimer: ReturnType<typeof setTimeout> | null = null;
   /** Connected subscribers as of the last accept / flush (decides whether commits build messages). */
   private subscribers = 0;
+  /** Messages waiting for the subscribers that asked for an update interval (`?interval_ms=`). */
+  private readonly intervalFrames = new IntervalFrames();
+  private intervalTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -407,7 +418,7 @@ export class OrderBook extends DurableObject<Env> {
   // Market data (hibernatable WebSockets)
   // -------------------------------------------------------------------------------------------------
 
-  /** Only the WebSocket upgrade of `GET /v2/stream/book/:symbol[?depth=N]`. */
+  /** Only the WebSocket upgrade of `GET /v2/stream/book/:symbol[?depth=N][&interval_ms=N]`. */
   override async fetch(request: Request): Promise<Response> {
     if (request.headers.get("Upgrade")?.toLowerCase() !== "websocket") {
       return jsonResponse(426, "upgrade_required", "this endpoint only accepts WebSocket upgrades");
@@ -415,20 +426,30 @@ export class OrderBook extends DurableObject<Env> {
     if (this.broken !== null) throw this.broken;
     const core = this.core;
     if (core === null) return jsonResponse(404, "unknown_symbol", "no such symbol is listed");
-    const depth = parseDepth(new URL(request.url).searchParams.get("depth"), DEFAULT_DEPTH);
+    const params = new URL(request.url).searchParams;
+    const depth = parseDepth(params.get("depth"), DEFAULT_DEPTH);
     if (depth === null) {
       return jsonResponse(422, "invalid_depth", `depth must be an integer from 1 to ${MAX_DEPTH}`);
+    }
+    const interval = parseInterval(params.get("interval_ms"));
+    if (interval === null) {
+      return jsonResponse(
+        422,
+        "invalid_interval",
+        `interval_ms must be one of ${STREAM_INTERVALS_MS.join(", ")} (or absent for every update)`,
+      );
     }
     if (this.ctx.getWebSockets().length >= this.limits.maxSockets) {
       return jsonResponse(503, "too_many_subscribers", "this book has no room for more subscribers");
     }
     // Messages still waiting for their window go to the current subscribers first: the new one's
     // snapshot already includes them.
-    this.flushMarketData();
+    this.flushEverything();
     const pair = new WebSocketPair();
     const client = pair[0];
     const server = pair[1];
-    this.ctx.acceptWebSocket(server);
+    this.ctx.acceptWebSocket(server, [interval === 0 ? REALTIME_TAG : intervalTag(interval)]);
+    if (interval !== 0) this.intervalFrames.joined(interval);
     this.subscribers = this.ctx.getWebSockets().length;
     const now = Date.now();
     const state: SocketState = {
@@ -493,7 +514,7 @@ export class OrderBook extends DurableObject<Env> {
     }
     state.depth = parsed.message.depth ?? state.depth;
     ws.serializeAttachment(state);
-    this.flushMarketData();
+    this.flushEverything();
     ws.send(JSON.stringify(this.snapshotMessage(core, state.depth)));
   }
 
@@ -544,6 +565,9 @@ export class OrderBook extends DurableObject<Env> {
     this.alarmAt = await this.ctx.storage.getAlarm();
     // Hibernated subscribers are still connected when the object wakes.
     this.subscribers = this.ctx.getWebSockets().length;
+    for (const ms of STREAM_INTERVALS_MS) {
+      this.intervalFrames.setSockets(ms, this.ctx.getWebSockets(intervalTag(ms)).length);
+    }
     if (this.core !== null) this.scheduleNext(Date.now());
   }
 
@@ -712,19 +736,59 @@ export class OrderBook extends DurableObject<Env> {
     }, due - now);
   }
 
-  /** One frame with every waiting message to every subscriber (an array when there are several). */
+  /**
+   * One frame with every waiting message to every real-time subscriber (an array when there are several);
+   * the same messages wait for the subscribers of each update interval (see `flushIntervals`).
+   */
   private flushMarketData(): void {
     if (this.flushTimer !== null) {
       clearTimeout(this.flushTimer);
       this.flushTimer = null;
     }
-    const sockets = this.ctx.getWebSockets();
-    this.subscribers = sockets.length;
+    const sockets = this.ctx.getWebSockets(REALTIME_TAG);
+    this.subscribers = sockets.length + this.intervalFrames.sockets;
     if (this.outgoing.length === 0) return;
-    const frame = this.outgoing.length === 1 ? this.outgoing[0] : `[${this.outgoing.join(",")}]`;
+    const messages = this.outgoing;
+    const frame = frameOf(messages);
     this.outgoing = [];
-    this.lastFlushAt = Date.now();
-    broadcast(sockets, frame as string);
+    const now = Date.now();
+    this.lastFlushAt = now;
+    broadcast(sockets, frame);
+    this.intervalFrames.add(messages, frame.length);
+    this.flushIntervals(now, false);
+  }
+
+  /**
+   * Send each update interval's frame that is due (every waiting one when `all`), and set a timer for the
+   * earliest that is not. Each send counts the group's sockets again (closed ones leave it there).
+   */
+  private flushIntervals(now: number, all: boolean): void {
+    for (const ms of this.intervalFrames.due(now, all)) {
+      const frame = this.intervalFrames.take(ms, now);
+      const sockets = this.ctx.getWebSockets(intervalTag(ms));
+      this.intervalFrames.setSockets(ms, sockets.length);
+      if (frame !== null) broadcast(sockets, frame);
+    }
+    if (this.intervalTimer !== null) {
+      clearTimeout(this.intervalTimer);
+      this.intervalTimer = null;
+    }
+    const at = this.intervalFrames.nextDueAt();
+    if (at !== null) {
+      this.intervalTimer = setTimeout(
+        () => {
+          this.intervalTimer = null;
+          this.flushIntervals(Date.now(), false);
+        },
+        Math.max(0, at - now),
+      );
+    }
+  }
+
+  /** Everything committed goes out now, to every subscriber: a snapshot sent next includes all of it. */
+  private flushEverything(): void {
+    this.flushMarketData();
+    this.flushIntervals(Date.now(), true);
   }
 
   /** Arm the alarm for `at` unless it is already armed for that time or earlier. */

@@ -299,7 +299,8 @@ async function main(): Promise<void> {
         );
         await pool(fresh, 50, async (t) => {
           for (const symbol of t.watch.slice(0, opts.books)) {
-            const b = new BookSocket(target.baseUrl, symbol, opts.depth, sink, false);
+            const interval = t.bot ? 0 : opts.bookIntervalMs;
+            const b = new BookSocket(target.baseUrl, symbol, opts.depth, sink, false, interval);
             await b.open();
             bookSockets.push(b);
           }

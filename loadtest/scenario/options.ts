@@ -3,6 +3,7 @@
  * and the server it runs against. Every default is documented in docs/loadtest.md.
  */
 import { parseArgs } from "node:util";
+import { parseInterval, STREAM_INTERVALS_MS } from "../../durable-objects/order-book/stream-intervals.ts";
 
 /** Relative weights of what a trader does when it wakes up. */
 export interface ActionMix {
@@ -60,6 +61,8 @@ export interface Options {
   books: number;
   /** Levels per side asked of each book stream's snapshot. */
   depth: number;
+  /** Update interval (`interval_ms`) of a person's book streams, ms; 0 = every update. Bots take every update. */
+  bookIntervalMs: number;
   /** Symbols a trader trades (its watch list); orders go to these, by popularity. */
   watch: number;
   /** Open the account's trade_updates socket (needed for the fill checks). */
@@ -122,6 +125,8 @@ const USAGE = `usage: npm run loadtest -- [options]
   --bot-fraction F     share of bots (default 0.1), --bot-think-ms MS (default 1000)
   --symbols A,B        symbols (default ACME,BOLT,CRUX,DYNA,EPIC), --zipf S (default 1.1)
   --books N            book streams per trader (default 1), --depth N levels (default 10)
+  --book-interval MS   a person's book streams: one frame per 100, 250, 500 or 1000 ms, 0 = every update
+                       (default 100: a trading screen redraws ten times a second); bots take every update
   --watch N            symbols a trader trades (default 2)
   --no-trade-updates   do not open trade_updates sockets (skips the fill checks)
   --grant-qty N        shares granted per watched symbol at setup (default 200)
@@ -155,6 +160,17 @@ function positiveInt(name: string, raw: string | undefined, fallback: number, ma
   if (!Number.isInteger(n) || n < 0 || n > max)
     throw new Error(`--${name} must be an integer in [0, ${max}]`);
   return n;
+}
+
+/** `--book-interval`: 0 or one of the book stream's update intervals (default 100 ms). */
+function bookInterval(raw: string | undefined): number {
+  if (raw === undefined) return 100;
+  if (raw === "0") return 0;
+  const ms = parseInterval(raw);
+  if (ms === null) {
+    throw new Error(`--book-interval must be 0 or one of ${STREAM_INTERVALS_MS.join(", ")}`);
+  }
+  return ms;
 }
 
 function fraction(name: string, raw: string | undefined, fallback: number) {
@@ -205,6 +221,7 @@ export function parseOptions(argv: string[]): Options | "help" {
       zipf: { type: "string" },
       books: { type: "string" },
       depth: { type: "string" },
+      "book-interval": { type: "string" },
       watch: { type: "string" },
       "no-trade-updates": { type: "boolean" },
       "grant-qty": { type: "string" },
@@ -268,6 +285,7 @@ export function parseOptions(argv: string[]): Options | "help" {
     zipf,
     books: positiveInt("books", values.books, 1, 16),
     depth: Math.max(1, positiveInt("depth", values.depth, 10, 1000)),
+    bookIntervalMs: bookInterval(values["book-interval"]),
     watch: Math.max(1, positiveInt("watch", values.watch, 2, 16)),
     tradeUpdates: !values["no-trade-updates"],
     grantQty: positiveInt("grant-qty", values["grant-qty"], 200, 1_000_000),

@@ -92,7 +92,7 @@ export function renderMarkdown(r: RunResults): string {
   out.push(
     `Scenario: ${o.ramp.length > 0 ? `ramp ${o.ramp.join(" → ")}` : `${o.users}`} traders, ${o.duration} s measured after ${o.warmup} s warm-up, ` +
       `think time ${o.thinkMs} ms (bots ${Math.round(o.botFraction * 100)} % at ${o.botThinkMs} ms), symbols ${o.symbols.join(", ")} (Zipf ${o.zipf}), ` +
-      `${o.books} book stream(s) of depth ${o.depth} per trader, seed "${o.seed}".`,
+      `${o.books} book stream(s) of depth ${o.depth} per trader (people's at ${o.bookIntervalMs === 0 ? "every update" : `one frame per ${o.bookIntervalMs} ms`}, bots' at every update), seed "${o.seed}".`,
   );
   out.push("");
   if (r.failure) out.push(`**The run failed:** \`${r.failure.split("\n")[0]}\`\n`);

@@ -229,6 +229,23 @@ describe("options", () => {
     expect(() => parseOptions(["--max-requests", "99999999"])).toThrow();
   });
 
+  it("streams a person's books at 100 ms by default, and takes only the book's intervals or 0", () => {
+    const defaults = parseOptions([]);
+    if (defaults === "help") throw new Error("unexpected help");
+    expect(defaults.bookIntervalMs).toBe(100);
+    for (const [arg, ms] of [
+      ["0", 0],
+      ["250", 250],
+      ["1000", 1000],
+    ] as const) {
+      const o = parseOptions(["--book-interval", arg]);
+      if (o === "help") throw new Error("unexpected help");
+      expect(o.bookIntervalMs).toBe(ms);
+    }
+    for (const bad of ["50", "300", "-1", "x"])
+      expect(() => parseOptions(["--book-interval", bad])).toThrow();
+  });
+
   it("takes the peak of a ramp as the user count", () => {
     const o = parseOptions(["--ramp", "100,300,200"]);
     if (o === "help") throw new Error("unexpected help");

@@ -137,9 +137,18 @@ export class BookSocket {
   private readonly url: string;
   private readonly sink: StreamSink;
 
-  constructor(baseUrl: string, symbol: string, depth: number, sink: StreamSink, keepBook: boolean) {
+  /** `intervalMs`: the stream's update interval (`interval_ms`), 0 for every update. */
+  constructor(
+    baseUrl: string,
+    symbol: string,
+    depth: number,
+    sink: StreamSink,
+    keepBook: boolean,
+    intervalMs = 0,
+  ) {
     this.symbol = symbol;
-    this.url = wsUrl(baseUrl, `/v2/stream/book/${encodeURIComponent(symbol)}?depth=${depth}`);
+    const interval = intervalMs === 0 ? "" : `&interval_ms=${intervalMs}`;
+    this.url = wsUrl(baseUrl, `/v2/stream/book/${encodeURIComponent(symbol)}?depth=${depth}${interval}`);
     this.sink = sink;
     this.replica = keepBook ? new L2Replica() : null;
   }

@@ -1,6 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context, MiddlewareHandler } from "hono";
 import { bookInputReason, packCommands } from "../../durable-objects/order-book/commands.ts";
+import { STREAM_INTERVALS_MS } from "../../durable-objects/order-book/stream-intervals.ts";
 import { workload } from "../../durable-objects/order-book/workload.ts";
 import type { BookCommand } from "../../durable-objects/order-book.ts";
 import { unpackEvents } from "../../shared/engine/wire.ts";
@@ -25,7 +26,8 @@ const streamBook = createRoute({
     "Upgrades to a WebSocket. The first message is a `snapshot` of the top `depth` levels per side; then " +
     "`delta` (every changed level, at any depth) and `trade` messages follow, each with `seq` one higher " +
     'than the last. A gap in `seq` means a message was missed: send `{"type":"subscribe"}` or reconnect ' +
-    "for a fresh snapshot. See docs/market-data-protocol.md.",
+    "for a fresh snapshot. `interval_ms` gathers the messages into at most one frame per interval. " +
+    "See docs/market-data-protocol.md.",
   request: {
     params: z.object({
       symbol: z.string().regex(SYMBOL_PATTERN).openapi({ example: "ACME" }),
@@ -36,12 +38,21 @@ const streamBook = createRoute({
         .regex(/^[0-9]{1,4}$/)
         .optional()
         .openapi({ description: "Snapshot levels per side, 1–1000 (default 50)", example: "50" }),
+      interval_ms: z
+        .enum(STREAM_INTERVALS_MS.map(String) as [string, ...string[]])
+        .optional()
+        .openapi({
+          description:
+            "At most one frame per this many milliseconds, holding every message of the interval in order " +
+            "(same `seq`, nothing merged or dropped). Absent: every update as it happens.",
+          example: "100",
+        }),
     }),
   },
   responses: {
     101: { description: "Switching protocols: the market-data WebSocket" },
     404: { description: "No such symbol is listed" },
-    422: { description: "Invalid symbol or depth" },
+    422: { description: "Invalid symbol, depth or interval" },
     426: { description: "Not a WebSocket upgrade request" },
   },
 });
