@@ -21,7 +21,9 @@
  *    submitted as fast as they go; the rate is messages received by all sockets per second, each socket
  *    checked for gaps, and the frames they came in (the book coalesces a window's messages into one frame
  *    per socket). Then batches one at a time, each delivered to every socket before the next: the server's
- *    CPU per frame there is the cost of one socket write, the capacity model's fan-out figure.
+ *    CPU per frame there is the cost of one socket write, the capacity model's fan-out figure. Then a
+ *    steady book (a batch of 10 every 25 ms for 4 s): the share of a core the server needs, and the frames
+ *    per second each socket took (BENCH_FANOUT_INTERVAL sets the subscribers' `interval_ms`).
  * 4. In-process reference: the same flow through the pure engine, the journal row's encoding (the
  *    commands' JSON, Brotli) and the packing of a batch's commands and events both ways in Node, to show
  *    how much of an order's time is matching and serialisation.
@@ -32,11 +34,12 @@
  *
  * Knobs (env): BENCH_SINGLE (orders, default 3,000), BENCH_BATCHED (default 50,000),
  * BENCH_HTTP (default 2,000), BENCH_SOCKETS (default 1,000), BENCH_FANOUT_BATCHES (default 100),
+ * BENCH_FANOUT_INTERVAL (the subscribers' `interval_ms`, default 0: every update),
  * BENCH_ONLY (e.g. "single,batched"; default all of single,batched,http,fanout), BENCH_SERVER (miniflare
  * or wrangler), BENCH_PROFILE (a scenario label, e.g. BATCH100: a V8 CPU profile of that run),
  * BENCH_SERVER_LOG (a file that receives the server's output).
  * The last line printed is JSON: {"ordersPerSec", "batchedOrdersPerSec", "fanoutMsgsPerSec",
- * "fanoutFramesPerSec", "fanoutCpuUsPerFrame", ...}.
+ * "fanoutFramesPerSec", "fanoutCpuUsPerFrame", "fanoutSteadyCpuPercent", ...}.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import {
@@ -83,6 +86,8 @@ const HTTP_ORDERS = Number(process.env.BENCH_HTTP ?? 2_000);
 const HTTP_CONNECTIONS = 50;
 const SOCKETS = Number(process.env.BENCH_SOCKETS ?? 1_000);
 const FANOUT_BATCHES = Number(process.env.BENCH_FANOUT_BATCHES ?? 100);
+/** The fan-out subscribers' update interval (`?interval_ms=`, docs/market-data-protocol.md); 0 = every update. */
+const FANOUT_INTERVAL = Number(process.env.BENCH_FANOUT_INTERVAL ?? 0);
 /** How the worker is served: "miniflare" (default; workerd directly, as the test pool) or "wrangler" (dev). */
 const SERVER = process.env.BENCH_SERVER === "wrangler" ? "wrangler" : "miniflare";
 /**
@@ -489,6 +494,10 @@ interface FanoutResult {
   /** WebSocket frames of that flow (one frame carries every message of a coalescing window). */
   frames: number;
   framesPerSec: number;
+  /** Server CPU per message received by a socket in that flow (the book's commits included), µs. */
+  cpuUsPerMsg: number | null;
+  /** Server CPU, % of a core, while a batch of 10 comes every 25 ms (a busy book's steady state). */
+  steadyCpuShare: number | null;
   /**
    * Server CPU per socket write of a frame of one batch's messages (~5), measured on a paced flow: one
    * batch, then wait until every socket has it. Includes the batch's commit and RPC spread over the
@@ -504,6 +513,8 @@ const NO_FANOUT: FanoutResult = {
   msgsPerSec: 0,
   frames: 0,
   framesPerSec: 0,
+  cpuUsPerMsg: null,
+  steadyCpuShare: null,
   cpuUsPerFrame: null,
   gaps: 0,
   messages: 0,
@@ -512,6 +523,9 @@ const NO_FANOUT: FanoutResult = {
 
 /** Batches of the paced flow that measures the cost of one socket write. */
 const PACED_BATCHES = 40;
+/** The steady flow: a batch of 10 orders every STEADY_EVERY_MS, STEADY_BATCHES times (40 commits/s, 4 s). */
+const STEADY_BATCHES = 160;
+const STEADY_EVERY_MS = 25;
 
 interface Subscriber {
   ws: WebSocket;
@@ -530,7 +544,10 @@ async function subscribers(symbol: string): Promise<Subscriber[]> {
     // frame once per socket where the client's connection ends (locally this same thread, in production
     // the edge that terminates the connection, not the book): 58 % of workerd's CPU in a perf profile of
     // this scenario, 125 µs per frame against ~45 without.
-    const ws = new WebSocket(`ws://127.0.0.1:${PORT}/v2/stream/book/${symbol}`, { perMessageDeflate: false });
+    const interval = FANOUT_INTERVAL > 0 ? `?interval_ms=${FANOUT_INTERVAL}` : "";
+    const ws = new WebSocket(`ws://127.0.0.1:${PORT}/v2/stream/book/${symbol}${interval}`, {
+      perMessageDeflate: false,
+    });
     const s: Subscriber = { ws, seq: -1, count: 0, frames: 0, gaps: 0 };
     sockets.push(s);
     opened.push(
@@ -577,7 +594,10 @@ async function fanoutBench(): Promise<FanoutResult> {
   const symbol = `B${RUN}-FAN`;
   await configure(symbol);
   const sockets = await subscribers(symbol);
-  log(`  ${SOCKETS} subscribers connected`);
+  log(
+    `  ${SOCKETS} subscribers connected (${FANOUT_INTERVAL > 0 ? `interval_ms=${FANOUT_INTERVAL}` : "every update"})`,
+  );
+  const fastCpuBefore = serverCpuMs();
   const started = performance.now();
   const r = await post<BenchResult>(`/v2/dev/book/${symbol}/bench`, {
     count: FANOUT_BATCHES * 10,
@@ -589,16 +609,22 @@ async function fanoutBench(): Promise<FanoutResult> {
   const { mdSeq } = await get<{ mdSeq: number }>(`/v2/dev/book/${symbol}/status`);
   await delivered(sockets, mdSeq);
   const ms = performance.now() - started;
+  const fastCpuAfter = serverCpuMs();
   const messages = sockets.reduce((n, s) => n + s.count, 0);
   const frames = sockets.reduce((n, s) => n + s.frames, 0);
   const gaps = sockets.reduce((n, s) => n + s.gaps, 0);
   const complete = sockets.filter((s) => s.seq === mdSeq).length;
   const msgsPerSec = Math.round((messages * 1000) / ms);
   const framesPerSec = Math.round((frames * 1000) / ms);
+  const cpuUsPerMsg =
+    fastCpuBefore === null || fastCpuAfter === null || messages === 0
+      ? null
+      : Math.round(((fastCpuAfter - fastCpuBefore) * 10_000) / messages) / 10;
   log(
     `  fan-out: ${r.rpcs} batches → ${mdSeq} sequenced messages × ${SOCKETS} sockets = ${messages} received in ` +
       `${Math.round(ms)} ms: ${msgsPerSec} msgs/s in ${frames} frames (${framesPerSec} frames/s); ` +
-      `${complete}/${SOCKETS} sockets complete, ${gaps} gaps (book side: ${r.ordersPerSec} orders/s while broadcasting)`,
+      `${complete}/${SOCKETS} sockets complete, ${gaps} gaps (book side: ${r.ordersPerSec} orders/s while broadcasting); ` +
+      `server CPU ${cpuUsPerMsg ?? "?"} µs per message received`,
   );
 
   // The cost of one socket write: batches one at a time, each delivered to every socket before the next.
@@ -625,11 +651,42 @@ async function fanoutBench(): Promise<FanoutResult> {
     `  fan-out, one batch at a time: ${pacedFrames} frames, server CPU ${cpuUsPerFrame ?? "?"} µs per socket ` +
       `write, ${pacedGaps} gaps`,
   );
+
+  // A steady book: a batch every STEADY_EVERY_MS for STEADY_BATCHES batches, the share of a core the server
+  // spends (commits and socket writes), and the frames each socket took.
+  const steadyFramesBefore = sockets.reduce((n, s) => n + s.frames, 0);
+  const steadyCpuBefore = serverCpuMs();
+  const steadyStarted = performance.now();
+  for (let b = 0; b < STEADY_BATCHES; b++) {
+    await post<BenchResult>(`/v2/dev/book/${symbol}/bench`, {
+      count: 10,
+      batch: 10,
+      concurrency: 1,
+      idPrefix: `s${b}`,
+      seed: 1_000 + b,
+    });
+    const next = steadyStarted + (b + 1) * STEADY_EVERY_MS;
+    await new Promise((r) => setTimeout(r, Math.max(0, next - performance.now())));
+  }
+  await delivered(sockets, (await get<{ mdSeq: number }>(`/v2/dev/book/${symbol}/status`)).mdSeq);
+  const steadyMs = performance.now() - steadyStarted;
+  const steadyCpuAfter = serverCpuMs();
+  const steadyFrames = sockets.reduce((n, s) => n + s.frames, 0) - steadyFramesBefore;
+  const steadyCpuShare =
+    steadyCpuBefore === null || steadyCpuAfter === null
+      ? null
+      : Math.round(((steadyCpuAfter - steadyCpuBefore) * 1000) / steadyMs) / 10;
+  log(
+    `  fan-out, a batch of 10 every ${STEADY_EVERY_MS} ms: ${Math.round((steadyFrames * 1000) / steadyMs / SOCKETS)} frames/s ` +
+      `per socket, server CPU ${steadyCpuShare ?? "?"} % of a core over ${Math.round(steadyMs)} ms`,
+  );
   for (const s of sockets) s.ws.close(1000);
   return {
+    steadyCpuShare,
     msgsPerSec,
     frames,
     framesPerSec,
+    cpuUsPerMsg,
     cpuUsPerFrame,
     gaps: gaps + pacedGaps,
     messages,
@@ -793,6 +850,9 @@ async function main(): Promise<void> {
       fanoutMsgsPerSec: fanout.msgsPerSec,
       fanoutFramesPerSec: fanout.framesPerSec,
       fanoutCpuUsPerFrame: fanout.cpuUsPerFrame,
+      fanoutCpuUsPerMsg: fanout.cpuUsPerMsg,
+      fanoutSteadyCpuPercent: fanout.steadyCpuShare,
+      fanoutIntervalMs: FANOUT_INTERVAL,
       fanoutSockets: SOCKETS,
       fanoutGaps: fanout.gaps,
       pingRpcPerSec: pingSeq,

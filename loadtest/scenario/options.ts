@@ -125,8 +125,8 @@ const USAGE = `usage: npm run loadtest -- [options]
   --bot-fraction F     share of bots (default 0.1), --bot-think-ms MS (default 1000)
   --symbols A,B        symbols (default ACME,BOLT,CRUX,DYNA,EPIC), --zipf S (default 1.1)
   --books N            book streams per trader (default 1), --depth N levels (default 10)
-  --book-interval MS   a person's book streams: one frame per 100, 250, 500 or 1000 ms, 0 = every update
-                       (default 100: a trading screen redraws ten times a second); bots take every update
+  --book-interval MS   a person's book streams: one frame per 100, 250, 500 or 1000 ms, or 0 for every
+                       update (default 0); bots take every update
   --watch N            symbols a trader trades (default 2)
   --no-trade-updates   do not open trade_updates sockets (skips the fill checks)
   --grant-qty N        shares granted per watched symbol at setup (default 200)
@@ -162,10 +162,9 @@ function positiveInt(name: string, raw: string | undefined, fallback: number, ma
   return n;
 }
 
-/** `--book-interval`: 0 or one of the book stream's update intervals (default 100 ms). */
+/** `--book-interval`: 0 (every update, the default) or one of the book stream's update intervals. */
 function bookInterval(raw: string | undefined): number {
-  if (raw === undefined) return 100;
-  if (raw === "0") return 0;
+  if (raw === undefined || raw === "0") return 0;
   const ms = parseInterval(raw);
   if (ms === null) {
     throw new Error(`--book-interval must be 0 or one of ${STREAM_INTERVALS_MS.join(", ")}`);

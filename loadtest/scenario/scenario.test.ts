@@ -229,12 +229,13 @@ describe("options", () => {
     expect(() => parseOptions(["--max-requests", "99999999"])).toThrow();
   });
 
-  it("streams a person's books at 100 ms by default, and takes only the book's intervals or 0", () => {
+  it("streams every book update by default, and takes only the book's intervals or 0", () => {
     const defaults = parseOptions([]);
     if (defaults === "help") throw new Error("unexpected help");
-    expect(defaults.bookIntervalMs).toBe(100);
+    expect(defaults.bookIntervalMs).toBe(0);
     for (const [arg, ms] of [
       ["0", 0],
+      ["100", 100],
       ["250", 250],
       ["1000", 1000],
     ] as const) {
