@@ -68,8 +68,11 @@ export interface BookStatus {
   /** Hash of the whole engine state: equal before and after a restart. */
   stateHash: string;
   journal: { lastBatch: number; snapshotBatch: number; commandsSinceSnapshot: number };
-  /** Undelivered batches after the delivery cursor plus rows of receivers that fell behind; rows that failed. */
-  outbox: { pending: number; failing: number };
+  /**
+   * Undelivered batches after the delivery cursor plus rows of receivers that fell behind; rows that
+   * failed; events held in memory for them (delivered batches are let go of at once).
+   */
+  outbox: { pending: number; failing: number; eventsInMemory: number };
   subscribers: number;
   recovery: RecoveryInfo;
 }
@@ -294,7 +297,7 @@ export class OrderBook extends DurableObject<Env> {
         snapshotBatch: core.journal.latestSnapshotJournalId(),
         commandsSinceSnapshot: core.commandsSinceSnapshot,
       },
-      outbox: { pending: pending.rows, failing: pending.failing },
+      outbox: { pending: pending.rows, failing: pending.failing, eventsInMemory: core.recentEventCount },
       subscribers: this.ctx.getWebSockets().length,
       recovery: core.recovery,
     };
@@ -398,7 +401,7 @@ export class OrderBook extends DurableObject<Env> {
     try {
       const now = Date.now();
       if (core.nextExpiryAt !== null && core.nextExpiryAt <= now) this.commit([], now);
-      await core.outbox.drain(() => Date.now());
+      await core.drainOutbox(() => Date.now());
       const later = Date.now();
       if (core.snapshotDue(later).due) core.takeSnapshot(later);
     } finally {

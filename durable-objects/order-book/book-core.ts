@@ -30,7 +30,7 @@ import { referencePriceTicks, type SymbolSpec, symbolRules } from "../../shared/
 import type { Sql } from "../sql.ts";
 import { Journal } from "./journal.ts";
 import { countSequenced, MarketDataFormatter } from "./market-data.ts";
-import { Outbox, type OutboxTransport } from "./outbox.ts";
+import { type DrainReport, Outbox, type OutboxTransport } from "./outbox.ts";
 import type { SequencedMessage } from "./protocol.ts";
 
 export interface BookPolicy {
@@ -52,8 +52,9 @@ export interface BookPolicy {
   /** Largest `submitMany`. */
   maxBatch: number;
   /**
-   * Events of the latest batches kept in memory for the outbox (~200 bytes each; only those it delivers,
-   * L2 book deltas are left out): 80,000 hold ~500 batches of 100 orders, several seconds of a busy book.
+   * Events of undelivered batches kept in memory for the outbox at most (~200 bytes each; only those it
+   * delivers, L2 book deltas are left out): 80,000 hold ~500 batches of 100 orders, several seconds of a
+   * busy book whose receivers lag. Delivered batches leave at once (`drainOutbox`).
    */
   recentEvents: number;
 }
@@ -273,6 +274,24 @@ export class BookCore {
     return result;
   }
 
+  /**
+   * Deliver what the outbox holds (`Outbox.drain`), then let go of the events of every batch no receiver
+   * needs any more. Why: kept until the count bound pushed them out, a busy book held 80,000 delivered
+   * event objects at all times, long-lived enough to be promoted, and the old generation's collections
+   * then walked them again and again; the outbox needs only the batches after its cursor and those of
+   * receivers that fell behind.
+   */
+  async drainOutbox(now: () => number): Promise<DrainReport> {
+    const report = await this.outbox.drain(now);
+    this.recent.releaseBefore(this.outbox.oldestJournalId());
+    return report;
+  }
+
+  /** Events held in memory for the outbox (undelivered batches, and any that a failing receiver awaits). */
+  get recentEventCount(): number {
+    return this.recent.size;
+  }
+
   /** A batch leaves memory: store its events if the outbox has yet to deliver them. */
   private storeIfNeeded(journalId: number, events: readonly EngineEvent[]): void {
     const needed = this.outbox.oldestJournalId();
@@ -346,6 +365,23 @@ class RecentEvents {
 
   get(journalId: number): EngineEvent[] | undefined {
     return this.batches.get(journalId)?.events as EngineEvent[] | undefined;
+  }
+
+  /** Events held. */
+  get size(): number {
+    return this.events;
+  }
+
+  /**
+   * Forget the batches before `journalId` (the oldest one the outbox still needs), or every batch when
+   * it needs none (null). Batches arrive in journal order, so they are the first ones of the map.
+   */
+  releaseBefore(journalId: number | null): void {
+    for (const [id, batch] of this.batches) {
+      if (journalId !== null && id >= journalId) break;
+      this.batches.delete(id);
+      this.events -= batch.events.length;
+    }
   }
 
   add(
