@@ -91,13 +91,11 @@ export class HttpClient {
             }
             done({ status: res.statusCode ?? 0, body, ms: elapsed(), headers: res.headers });
           });
-          res.on("error", (err) =>
-            done({ status: 0, body: { error: err.message }, ms: elapsed(), headers: {} }),
-          );
+          res.on("error", (err) => done(networkFailure(err, req.reusedSocket, elapsed())));
         },
       );
       req.setTimeout(this.timeoutMs, () => req.destroy(new Error("timeout")));
-      req.on("error", (err) => done({ status: 0, body: { error: err.message }, ms: elapsed(), headers: {} }));
+      req.on("error", (err) => done(networkFailure(err, req.reusedSocket, elapsed())));
       req.end(payload);
     });
   }
@@ -105,4 +103,20 @@ export class HttpClient {
   close(): void {
     this.agent.destroy();
   }
+}
+
+/**
+ * A request that got no HTTP answer, as status 0 with a `code` the report groups by: the socket error's
+ * code (`ECONNRESET`, …) or `timeout`, marked `_reused` when the request went out on a kept-alive
+ * socket (a server closing an idle connection just as a request is sent on it fails that way).
+ */
+export function networkFailure(err: Error, reusedSocket: boolean, ms: number): HttpReply {
+  const errno = (err as NodeJS.ErrnoException).code;
+  const code = typeof errno === "string" ? errno : err.message === "timeout" ? "timeout" : "network_error";
+  return {
+    status: 0,
+    body: { code: reusedSocket ? `${code}_reused` : code, message: err.message },
+    ms,
+    headers: {},
+  };
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { crossTraderConflicts, ledgerDifference } from "./checks.ts";
 import { areaOf, SourceMap, summarizeProfile } from "./cpu-profile.ts";
-import { assertLocalTarget } from "./http.ts";
+import { assertLocalTarget, networkFailure } from "./http.ts";
 import {
   classifyStatus,
   encode,
@@ -15,6 +15,22 @@ import { DEFAULT_MIX, parseMix, parseOptions } from "./options.ts";
 import { hashSeed, Rng, Zipf } from "./rng.ts";
 import { routeOf } from "./server-log.ts";
 import { SeqTracker, scanBookFrame, scanBookMessage } from "./streams.ts";
+
+describe("requests without an answer", () => {
+  it("are status 0 with the socket error's code, marked when the socket was reused", () => {
+    const reset = Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET" });
+    expect(networkFailure(reset, true, 5)).toEqual({
+      status: 0,
+      body: { code: "ECONNRESET_reused", message: "read ECONNRESET" },
+      ms: 5,
+      headers: {},
+    });
+    expect(networkFailure(new Error("timeout"), false, 30_000).body).toMatchObject({ code: "timeout" });
+    expect(networkFailure(new Error("socket hang up"), false, 1).body).toMatchObject({
+      code: "network_error",
+    });
+  });
+});
 
 describe("seeded randomness", () => {
   it("repeats the same sequence for the same seed and differs for another", () => {

@@ -202,7 +202,12 @@ export class Trader {
       reply = await this.ctx.http.request(method, path, { body, headers: this.headers() });
     }
     const w = this.ctx.window;
-    w?.record(op, reply.status, reply.ms, reply.status >= 300 ? codeOf(reply) : undefined);
+    w?.record(
+      op,
+      reply.status,
+      reply.ms,
+      reply.status >= 300 || reply.status === 0 ? codeOf(reply) : undefined,
+    );
     const source = reply.headers["x-prepx-history-source"];
     if (w && typeof source === "string")
       w.historySources.set(source, (w.historySources.get(source) ?? 0) + 1);
