@@ -16,6 +16,9 @@
  *   into an HDR histogram (the timer's own overhead is measured and printed, not subtracted).
  * Throughput is reported three ways: the median batch (the headline: robust when other processes share
  * the 2 cores), all batches over total wall time, and per second of process CPU time.
+ * Before and after the throughput and latency passes, the latency of a dependent load over 4 MB is printed:
+ * past the 1 MB L2, it is what a cache miss costs at the moment, and this VM's shared memory system moves
+ * it (and the engine with it) by up to 2× from minute to minute.
  * Then a child process (node --expose-gc) rests 1,000,000 orders and measures heap + typed-array bytes.
  * The last line printed is one JSON object with the headline figures.
  *
@@ -738,6 +741,35 @@ function timerOverheadNanos(): number {
   return samples[samples.length >> 1] as number;
 }
 
+/**
+ * Latency of one dependent load over 4 MB (a random cycle through an `Int32Array`, Sattolo's shuffle): past
+ * this machine's 1 MB L2, so it measures what the engine's cache misses cost right now. The VM's memory
+ * system is shared with its neighbours and this figure moves with them (≈ 110–130 ns in quiet phases,
+ * 150–190 ns under contention); the engine's speed follows it (docs/engine.md § Results), so every run
+ * prints it beside its figures.
+ */
+function memoryLatencyNanos(): number {
+  const n = (4 * 1024 * 1024) / 4;
+  const next = new Int32Array(n);
+  for (let i = 0; i < n; i++) next[i] = i;
+  const rng = new Rng(SEED);
+  for (let i = n - 1; i > 0; i--) {
+    const j = rng.int(i);
+    const t = next[i] as number;
+    next[i] = next[j] as number;
+    next[j] = t;
+  }
+  let p = 0;
+  for (let i = 0; i < 200_000; i++) p = next[p] as number;
+  const loads = 2_000_000;
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < loads; i++) p = next[p] as number;
+  const ns = Number(process.hrtime.bigint() - t0) / loads;
+  // Keeps the chase from being optimised away.
+  if (p < 0) throw new Error("unreachable");
+  return ns;
+}
+
 function fmt(r: Result): string {
   const n = (x: number) => x.toLocaleString("en-US");
   return (
@@ -757,13 +789,19 @@ async function main(): Promise<void> {
     return;
   }
   console.log(`node ${process.version}, seed ${SEED}, ~${TARGET_RESTING} resting orders, chunks of ${CHUNK}`);
+  const latencyBefore = memoryLatencyNanos();
   const { engine, peer } = await benchBoth(ENGINE_COMMANDS, PEER_COMMANDS);
+  const latencyAfter = memoryLatencyNanos();
   console.log(`prepx engine          : ${fmt(engine)}`);
   console.log(`hft-limit-order-book  : ${fmt(peer)}`);
   const ratio = engine.medianBatchOpsPerSec / peer.medianBatchOpsPerSec;
   console.log(`throughput ratio      : ${ratio.toFixed(2)}x`);
   console.log(
     `timer overhead        : ~${timerOverheadNanos()} ns per latency sample (included, not subtracted)`,
+  );
+  console.log(
+    `memory latency        : ${latencyBefore.toFixed(0)} ns before, ${latencyAfter.toFixed(0)} ns after per dependent load ` +
+      "over 4 MB (quiet phases ≈ 110–130, contended 150–190: the engine's speed follows it)",
   );
   const bytesPerRestingOrder = memoryInChild();
   console.log(
@@ -776,6 +814,7 @@ async function main(): Promise<void> {
       peerOpsPerSec: peer.medianBatchOpsPerSec,
       ratio: Number(ratio.toFixed(2)),
       bytesPerRestingOrder: Number(bytesPerRestingOrder.toFixed(1)),
+      memoryLatencyNs: Math.round((latencyBefore + latencyAfter) / 2),
     }),
   );
 }
