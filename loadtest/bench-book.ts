@@ -590,6 +590,35 @@ async function delivered(sockets: readonly Subscriber[], seq: number): Promise<v
   }
 }
 
+/** Waits until every socket has the book's latest message; returns its seq. */
+async function deliveredAll(symbol: string, sockets: readonly Subscriber[]): Promise<number> {
+  const { mdSeq } = await get<{ mdSeq: number }>(`/v2/dev/book/${symbol}/status`);
+  await delivered(sockets, mdSeq);
+  return mdSeq;
+}
+
+/** One counter summed over every socket. */
+function total(sockets: readonly Subscriber[], counter: "count" | "frames" | "gaps"): number {
+  return sockets.reduce((n, s) => n + s[counter], 0);
+}
+
+/** Server CPU ms spent since `before` (a `serverCpuMs()` reading), or null when it cannot be read. */
+function cpuSince(before: number | null): number | null {
+  const now = serverCpuMs();
+  return before === null || now === null ? null : now - before;
+}
+
+/** `batches` batches of 10 orders of the deterministic flow, one RPC each, from the worker. */
+function submitTens(symbol: string, batches: number, idPrefix: string, seed: number) {
+  return post<BenchResult>(`/v2/dev/book/${symbol}/bench`, {
+    count: batches * 10,
+    batch: 10,
+    concurrency: 1,
+    idPrefix,
+    seed,
+  });
+}
+
 async function fanoutBench(): Promise<FanoutResult> {
   const symbol = `B${RUN}-FAN`;
   await configure(symbol);
@@ -599,27 +628,18 @@ async function fanoutBench(): Promise<FanoutResult> {
   );
   const fastCpuBefore = serverCpuMs();
   const started = performance.now();
-  const r = await post<BenchResult>(`/v2/dev/book/${symbol}/bench`, {
-    count: FANOUT_BATCHES * 10,
-    batch: 10,
-    concurrency: 1,
-    idPrefix: "f",
-    seed: 4,
-  });
-  const { mdSeq } = await get<{ mdSeq: number }>(`/v2/dev/book/${symbol}/status`);
-  await delivered(sockets, mdSeq);
+  const r = await submitTens(symbol, FANOUT_BATCHES, "f", 4);
+  const mdSeq = await deliveredAll(symbol, sockets);
   const ms = performance.now() - started;
-  const fastCpuAfter = serverCpuMs();
-  const messages = sockets.reduce((n, s) => n + s.count, 0);
-  const frames = sockets.reduce((n, s) => n + s.frames, 0);
-  const gaps = sockets.reduce((n, s) => n + s.gaps, 0);
+  const fastCpu = cpuSince(fastCpuBefore);
+  const messages = total(sockets, "count");
+  const frames = total(sockets, "frames");
+  const gaps = total(sockets, "gaps");
   const complete = sockets.filter((s) => s.seq === mdSeq).length;
   const msgsPerSec = Math.round((messages * 1000) / ms);
   const framesPerSec = Math.round((frames * 1000) / ms);
   const cpuUsPerMsg =
-    fastCpuBefore === null || fastCpuAfter === null || messages === 0
-      ? null
-      : Math.round(((fastCpuAfter - fastCpuBefore) * 10_000) / messages) / 10;
+    fastCpu === null || messages === 0 ? null : Math.round((fastCpu * 10_000) / messages) / 10;
   log(
     `  fan-out: ${r.rpcs} batches → ${mdSeq} sequenced messages × ${SOCKETS} sockets = ${messages} received in ` +
       `${Math.round(ms)} ms: ${msgsPerSec} msgs/s in ${frames} frames (${framesPerSec} frames/s); ` +
@@ -628,25 +648,17 @@ async function fanoutBench(): Promise<FanoutResult> {
   );
 
   // The cost of one socket write: batches one at a time, each delivered to every socket before the next.
-  const framesBefore = sockets.reduce((n, s) => n + s.frames, 0);
-  const cpuBefore = serverCpuMs();
+  const framesBefore = total(sockets, "frames");
+  const pacedCpuBefore = serverCpuMs();
   for (let b = 0; b < PACED_BATCHES; b++) {
-    await post<BenchResult>(`/v2/dev/book/${symbol}/bench`, {
-      count: 10,
-      batch: 10,
-      concurrency: 1,
-      idPrefix: `p${b}`,
-      seed: 100 + b,
-    });
-    await delivered(sockets, (await get<{ mdSeq: number }>(`/v2/dev/book/${symbol}/status`)).mdSeq);
+    await submitTens(symbol, 1, `p${b}`, 100 + b);
+    await deliveredAll(symbol, sockets);
   }
-  const cpuAfter = serverCpuMs();
-  const pacedFrames = sockets.reduce((n, s) => n + s.frames, 0) - framesBefore;
-  const pacedGaps = sockets.reduce((n, s) => n + s.gaps, 0) - gaps;
+  const pacedCpu = cpuSince(pacedCpuBefore);
+  const pacedFrames = total(sockets, "frames") - framesBefore;
+  const pacedGaps = total(sockets, "gaps") - gaps;
   const cpuUsPerFrame =
-    cpuBefore === null || cpuAfter === null || pacedFrames === 0
-      ? null
-      : Math.round(((cpuAfter - cpuBefore) * 1000) / pacedFrames);
+    pacedCpu === null || pacedFrames === 0 ? null : Math.round((pacedCpu * 1000) / pacedFrames);
   log(
     `  fan-out, one batch at a time: ${pacedFrames} frames, server CPU ${cpuUsPerFrame ?? "?"} µs per socket ` +
       `write, ${pacedGaps} gaps`,
@@ -654,31 +666,24 @@ async function fanoutBench(): Promise<FanoutResult> {
 
   // A steady book: a batch every STEADY_EVERY_MS for STEADY_BATCHES batches, the share of a core the server
   // spends (commits and socket writes), and the frames each socket took.
-  const steadyFramesBefore = sockets.reduce((n, s) => n + s.frames, 0);
+  const steadyFramesBefore = total(sockets, "frames");
+  const steadyGapsBefore = total(sockets, "gaps");
   const steadyCpuBefore = serverCpuMs();
   const steadyStarted = performance.now();
   for (let b = 0; b < STEADY_BATCHES; b++) {
-    await post<BenchResult>(`/v2/dev/book/${symbol}/bench`, {
-      count: 10,
-      batch: 10,
-      concurrency: 1,
-      idPrefix: `s${b}`,
-      seed: 1_000 + b,
-    });
+    await submitTens(symbol, 1, `s${b}`, 1_000 + b);
     const next = steadyStarted + (b + 1) * STEADY_EVERY_MS;
     await new Promise((r) => setTimeout(r, Math.max(0, next - performance.now())));
   }
-  await delivered(sockets, (await get<{ mdSeq: number }>(`/v2/dev/book/${symbol}/status`)).mdSeq);
+  await deliveredAll(symbol, sockets);
   const steadyMs = performance.now() - steadyStarted;
-  const steadyCpuAfter = serverCpuMs();
-  const steadyFrames = sockets.reduce((n, s) => n + s.frames, 0) - steadyFramesBefore;
-  const steadyCpuShare =
-    steadyCpuBefore === null || steadyCpuAfter === null
-      ? null
-      : Math.round(((steadyCpuAfter - steadyCpuBefore) * 1000) / steadyMs) / 10;
+  const steadyCpu = cpuSince(steadyCpuBefore);
+  const steadyFrames = total(sockets, "frames") - steadyFramesBefore;
+  const steadyGaps = total(sockets, "gaps") - steadyGapsBefore;
+  const steadyCpuShare = steadyCpu === null ? null : Math.round((steadyCpu * 1000) / steadyMs) / 10;
   log(
     `  fan-out, a batch of 10 every ${STEADY_EVERY_MS} ms: ${Math.round((steadyFrames * 1000) / steadyMs / SOCKETS)} frames/s ` +
-      `per socket, server CPU ${steadyCpuShare ?? "?"} % of a core over ${Math.round(steadyMs)} ms`,
+      `per socket, server CPU ${steadyCpuShare ?? "?"} % of a core over ${Math.round(steadyMs)} ms, ${steadyGaps} gaps`,
   );
   for (const s of sockets) s.ws.close(1000);
   return {
@@ -688,7 +693,7 @@ async function fanoutBench(): Promise<FanoutResult> {
     framesPerSec,
     cpuUsPerMsg,
     cpuUsPerFrame,
-    gaps: gaps + pacedGaps,
+    gaps: total(sockets, "gaps"),
     messages,
     ms: Math.round(ms),
   };
