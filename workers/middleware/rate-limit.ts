@@ -5,6 +5,7 @@ import type { AuthBindings } from "../auth/types.ts";
 import type { AppBindings, Env, Logger } from "../env.ts";
 import { ApiError } from "../errors.ts";
 import { redisClient } from "../lib/redis.ts";
+import { TIMED_OUT, within } from "../lib/within.ts";
 
 /**
  * Rate limits with `@upstash/ratelimit` sliding windows in Redis. Every limited response carries
@@ -125,8 +126,6 @@ export function rateLimit<B extends AppBindings | AuthBindings>(
   };
 }
 
-const TIMED_OUT = Symbol("timed out");
-
 /**
  * A limiter's answer within `timeoutMs`, or `undefined` (with a warning) when it fails or is slower: the
  * fail-open policy `rateLimit` gets from @upstash/ratelimit's own timeout, for limiters that call Redis
@@ -140,12 +139,8 @@ export async function limiterAnswer<T>(
   keepAlive: (pending: Promise<unknown>) => void,
   timeoutMs = REDIS_TIMEOUT_MS,
 ): Promise<T | undefined> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timedOut = new Promise<typeof TIMED_OUT>((resolve) => {
-    timer = setTimeout(() => resolve(TIMED_OUT), timeoutMs);
-  });
   try {
-    const answer = await Promise.race([call, timedOut]);
+    const answer = await within(call, timeoutMs);
     if (answer !== TIMED_OUT) return answer;
     log.warn("rate limiter timed out; request allowed", { limiter });
     keepAlive(call.catch(() => undefined));
@@ -153,8 +148,6 @@ export async function limiterAnswer<T>(
   } catch (err) {
     warnLimiterUnavailable(log, limiter, err);
     return undefined;
-  } finally {
-    clearTimeout(timer);
   }
 }
 

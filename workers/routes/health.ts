@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import type { AppBindings, Env } from "../env.ts";
 import { httpSql, openPool, requireUrl } from "../lib/db.ts";
 import { redisClient } from "../lib/redis.ts";
+import { TIMED_OUT, within } from "../lib/within.ts";
 
 interface CheckResult {
   ok: boolean;
@@ -13,12 +14,10 @@ const CHECK_TIMEOUT_MS = 3000;
 
 async function timed(fn: () => Promise<unknown>): Promise<CheckResult> {
   const started = Date.now();
-  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS);
-    });
-    await Promise.race([fn(), timeout]);
+    if ((await within(fn(), CHECK_TIMEOUT_MS)) === TIMED_OUT) {
+      throw new Error(`timed out after ${CHECK_TIMEOUT_MS} ms`);
+    }
     return { ok: true, latency_ms: Date.now() - started };
   } catch (err) {
     return {
@@ -26,8 +25,6 @@ async function timed(fn: () => Promise<unknown>): Promise<CheckResult> {
       latency_ms: Date.now() - started,
       error: err instanceof Error ? err.message : String(err),
     };
-  } finally {
-    clearTimeout(timer);
   }
 }
 
