@@ -156,19 +156,35 @@ export function packBodies(
   bodies: readonly unknown[],
   sizeOf: (body: unknown, index: number) => number = (b) => JSON.stringify(b).length,
 ): EventPack[] {
-  const packs: EventPack[] = [];
-  let current: unknown[] = [];
+  // One byte per body for the comma that separates it in the pack's JSON.
+  return groupBySize(bodies, sizeOf, PACK_MAX_BYTES, { maxCount: PACK_MAX_EVENTS, overhead: 1 }).map(
+    (group) => ({ pack: 1, bodies: group }),
+  );
+}
+
+/**
+ * `items` in order, in groups of at most `maxCount` items whose sizes (plus `overhead` each) stay within
+ * `maxBytes`; an item bigger than `maxBytes` gets a group of its own.
+ */
+export function groupBySize<T>(
+  items: readonly T[],
+  sizeOf: (item: T, index: number) => number,
+  maxBytes: number,
+  { maxCount = Number.POSITIVE_INFINITY, overhead = 0 } = {},
+): T[][] {
+  const groups: T[][] = [];
+  let current: T[] = [];
   let bytes = 0;
-  bodies.forEach((body, i) => {
-    const size = sizeOf(body, i);
-    if (current.length > 0 && (current.length >= PACK_MAX_EVENTS || bytes + size > PACK_MAX_BYTES)) {
-      packs.push({ pack: 1, bodies: current });
+  items.forEach((item, i) => {
+    const size = sizeOf(item, i);
+    if (current.length > 0 && (current.length >= maxCount || bytes + size > maxBytes)) {
+      groups.push(current);
       current = [];
       bytes = 0;
     }
-    current.push(body);
-    bytes += size + 1;
+    current.push(item);
+    bytes += size + overhead;
   });
-  if (current.length > 0) packs.push({ pack: 1, bodies: current });
-  return packs;
+  if (current.length > 0) groups.push(current);
+  return groups;
 }

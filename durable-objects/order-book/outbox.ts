@@ -30,7 +30,12 @@ import {
 } from "../../shared/book-events.ts";
 import type { EngineEvent } from "../../shared/engine/types.ts";
 import { packEvents } from "../../shared/engine/wire.ts";
-import { type BookEventPack, bookPackBytes, packBookEventMessages } from "../../shared/queue-pack.ts";
+import {
+  type BookEventPack,
+  bookPackBytes,
+  groupBySize,
+  packBookEventMessages,
+} from "../../shared/queue-pack.ts";
 import type { Env } from "../../workers/env.ts";
 import type { Sql } from "../sql.ts";
 
@@ -80,19 +85,9 @@ export function envTransport(env: Pick<Env, "USER_SESSION" | "TRADE_EVENTS">): O
         sizes,
         messages.map((m) => m.event),
       );
-      let batch: BookEventPack[] = [];
-      let bytes = 0;
-      for (const pack of packs) {
-        const size = bookPackBytes(pack);
-        if (batch.length > 0 && bytes + size > SEND_BATCH_MAX_BYTES) {
-          await sendPacks(env.TRADE_EVENTS, batch);
-          batch = [];
-          bytes = 0;
-        }
-        batch.push(pack);
-        bytes += size;
+      for (const batch of groupBySize(packs, bookPackBytes, SEND_BATCH_MAX_BYTES)) {
+        await sendPacks(env.TRADE_EVENTS, batch);
       }
-      await sendPacks(env.TRADE_EVENTS, batch);
     },
   };
 }
