@@ -184,6 +184,7 @@ export class OrderBook extends DurableObject<Env> {
   /** Messages waiting for the subscribers that asked for an update interval (`?interval_ms=`). */
   private readonly intervalFrames = new IntervalFrames();
   private intervalTimer: ReturnType<typeof setTimeout> | null = null;
+  private intervalTimerAt = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -762,8 +763,8 @@ export class OrderBook extends DurableObject<Env> {
   }
 
   /**
-   * Send each update interval's frame that is due (every waiting one when `all`), and set a timer for the
-   * earliest that is not. Each send counts the group's sockets again (closed ones leave it there).
+   * Send each update interval's frame that is due (every waiting one when `all`), and make sure a timer
+   * is set for the earliest that is not. Each send counts the group's sockets again (closed ones leave it there).
    */
   private flushIntervals(now: number, all: boolean): void {
     for (const ms of this.intervalFrames.due(now, all)) {
@@ -772,20 +773,19 @@ export class OrderBook extends DurableObject<Env> {
       this.intervalFrames.setSockets(ms, sockets.length);
       if (frame !== null) broadcast(sockets, frame);
     }
-    if (this.intervalTimer !== null) {
-      clearTimeout(this.intervalTimer);
-      this.intervalTimer = null;
-    }
+    // A timer already set for this time or earlier stays: when it fires it sends what is due and sets the
+    // next (every flush of a busy book passes here; re-arming each time would churn a timer per frame).
     const at = this.intervalFrames.nextDueAt();
-    if (at !== null) {
-      this.intervalTimer = setTimeout(
-        () => {
-          this.intervalTimer = null;
-          this.flushIntervals(Date.now(), false);
-        },
-        Math.max(0, at - now),
-      );
-    }
+    if (at === null || (this.intervalTimer !== null && this.intervalTimerAt <= at)) return;
+    if (this.intervalTimer !== null) clearTimeout(this.intervalTimer);
+    this.intervalTimerAt = at;
+    this.intervalTimer = setTimeout(
+      () => {
+        this.intervalTimer = null;
+        this.flushIntervals(Date.now(), false);
+      },
+      Math.max(0, at - now),
+    );
   }
 
   /** Everything committed goes out now, to every subscriber: a snapshot sent next includes all of it. */
