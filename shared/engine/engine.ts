@@ -18,6 +18,7 @@
  */
 
 import { canonicalJson } from "./canonical.ts";
+import { EventLog } from "./event-log.ts";
 import { stateHashOf } from "./hash.ts";
 import { type ClosedIdGeneration, HashStats, hashId, hashIdSampled, IdIndex } from "./id-index.ts";
 import { LevelIndex } from "./level-index.ts";
@@ -188,7 +189,10 @@ export class MatchingEngine {
 
   // The command being processed.
   private now = 0;
-  private out: EngineEvent[] = [];
+  /** Rows of a command whose caller wants objects, turned into them once the command is done. */
+  private readonly scratch = new EventLog(64);
+  /** Where the command's events go: the caller's log, or `scratch` when the caller gave an array. */
+  private log: EventLog = this.scratch;
 
   // Order pool (struct of arrays, indexed by slot).
   private cap: number;
@@ -318,11 +322,24 @@ export class MatchingEngine {
   }
 
   /**
-   * Apply one command and append its events to `out`. Bad commands produce a "rejected" event; this
-   * method does not throw on any input.
+   * Apply one command and append its events to `out`: as objects to an array, or as rows to an
+   * {@link EventLog} (no allocation; the consumer reads the rows it needs). Bad commands produce a
+   * "rejected" event; this method does not throw on any input.
    */
-  process(cmd: EngineCommand, out: EngineEvent[]): void {
-    this.out = out;
+  process(cmd: EngineCommand, out: EngineEvent[] | EventLog): void {
+    if (out instanceof EventLog) {
+      this.log = out;
+      this.apply(cmd);
+      return;
+    }
+    const scratch = this.scratch;
+    scratch.clear();
+    this.log = scratch;
+    this.apply(cmd);
+    scratch.appendTo(out);
+  }
+
+  private apply(cmd: EngineCommand): void {
     this._commandSeq++;
     if ((this._commandSeq & (RENEW_EVERY - 1)) === 0 && this.cap <= RENEW_MAX_SLOTS) this.renewSlotStrings();
     if (typeof cmd !== "object" || cmd === null) {
@@ -350,13 +367,7 @@ export class MatchingEngine {
         if (!isValidTime(cmd.now)) this.reject(cmd.kind, "invalid_time", undefined, undefined, undefined);
         else {
           this._halted = cmd.kind === "halt";
-          this.out.push({
-            type: "trading_status",
-            seq: ++this._seq,
-            commandSeq: this._commandSeq,
-            ts: this.now,
-            halted: this._halted,
-          });
+          this.log.tradingStatus(++this._seq, this._commandSeq, this.now, this._halted);
         }
         break;
       case "setReferencePrice":
@@ -551,23 +562,22 @@ export class MatchingEngine {
     this.u8[(s << 6) + B_TRIG] = 0;
     this.u8[(s << 6) + B_LOC] = LOC_ACTIVE;
 
-    this.out.push({
-      type: "accepted",
-      seq: ++this._seq,
-      commandSeq: this._commandSeq,
-      ts: this.now,
-      orderId: cmd.orderId,
-      account: cmd.account,
-      side: cmd.side,
-      orderType: cmd.type,
-      tif: cmd.tif,
-      qty: cmd.qty,
-      limitPrice: limit === 0 ? undefined : limit,
-      stopPrice: stop === 0 ? undefined : stop,
+    this.log.accepted(
+      ++this._seq,
+      this._commandSeq,
+      this.now,
+      cmd.orderId,
+      cmd.account,
+      cmd.side,
+      cmd.type,
+      cmd.tif,
+      cmd.qty,
+      limit,
+      stop,
       postOnly,
-      stp: stpName,
-      expiresAt: exp === 0 ? undefined : exp,
-    });
+      stpName,
+      exp,
+    );
 
     if (stop !== 0) this.armStop(s);
     else this.execute(s);
@@ -652,22 +662,21 @@ export class MatchingEngine {
     }
     const keep = newLimit === oldLimit && newStop === oldStop && newQty <= oldLeaves;
     const account = this.oAcct[s] as string;
-    this.out.push({
-      type: "replaced",
-      seq: ++this._seq,
-      commandSeq: this._commandSeq,
-      ts: this.now,
-      orderId: cmd.orderId,
-      newOrderId: cmd.newOrderId,
+    this.log.replaced(
+      ++this._seq,
+      this._commandSeq,
+      this.now,
+      cmd.orderId,
+      cmd.newOrderId,
       account,
-      side: SIDE_NAMES[side] as Side,
-      qty: newQty,
-      limitPrice: newLimit === 0 ? undefined : newLimit,
-      stopPrice: newStop === 0 ? undefined : newStop,
-      replacedQty: oldLeaves,
-      filledQty: this.f64[(s << 3) + F_FILLED] as number,
-      priorityKept: keep,
-    });
+      SIDE_NAMES[side] as Side,
+      newQty,
+      newLimit,
+      newStop,
+      oldLeaves,
+      this.f64[(s << 3) + F_FILLED] as number,
+      keep,
+    );
     if (keep) {
       this.ids.closeOpen(s, h, this.oId[s] as string, C_REPLACED);
       this.oId[s] = cmd.newOrderId;
@@ -704,13 +713,7 @@ export class MatchingEngine {
       return;
     }
     this._ref = cmd.price;
-    this.out.push({
-      type: "reference_price",
-      seq: ++this._seq,
-      commandSeq: this._commandSeq,
-      ts: this.now,
-      price: cmd.price,
-    });
+    this.log.referencePrice(++this._seq, this._commandSeq, this.now, cmd.price);
   }
 
   /** Expire every open order with expiresAt ≤ now, earliest first (ties: queue priority stamp). */
@@ -719,17 +722,16 @@ export class MatchingEngine {
       const s = this.heap[0] as number;
       if ((this.oExp[s] as number) > now) break;
       const leaves = this.f64[(s << 3) + F_LEAVES] as number;
-      this.out.push({
-        type: "expired",
-        seq: ++this._seq,
-        commandSeq: this._commandSeq,
-        ts: this.now,
-        orderId: this.oId[s] as string,
-        account: this.oAcct[s] as string,
-        side: SIDE_NAMES[this.u8[(s << 6) + B_SIDE] as number] as Side,
-        expiredQty: leaves,
-        filledQty: this.f64[(s << 3) + F_FILLED] as number,
-      });
+      this.log.expired(
+        ++this._seq,
+        this._commandSeq,
+        this.now,
+        this.oId[s] as string,
+        this.oAcct[s] as string,
+        SIDE_NAMES[this.u8[(s << 6) + B_SIDE] as number] as Side,
+        leaves,
+        this.f64[(s << 3) + F_FILLED] as number,
+      );
       this.removeOpen(s);
       this.close(s, C_EXPIRED);
     }
@@ -861,24 +863,23 @@ export class MatchingEngine {
         total -= qty;
         touched = true;
         this._last = price;
-        this.out.push({
-          type: "fill",
-          seq: ++this._seq,
-          commandSeq: this._commandSeq,
-          ts: this.now,
-          fillId: ++this._fillId,
+        this.log.fill(
+          ++this._seq,
+          this._commandSeq,
+          this.now,
+          ++this._fillId,
           price,
           qty,
-          takerOrderId: takerId,
-          makerOrderId: this.oId[m] as string,
-          takerAccount: takerAcct,
-          makerAccount: this.oAcct[m] as string,
+          takerId,
+          this.oId[m] as string,
+          takerAcct,
+          this.oAcct[m] as string,
           takerSide,
-          takerLeavesQty: leaves,
-          makerLeavesQty: makerLeft,
-          takerStatus: leaves === 0 ? "filled" : "partially_filled",
-          makerStatus: makerLeft === 0 ? "filled" : "partially_filled",
-        });
+          leaves,
+          makerLeft,
+          leaves === 0 ? "filled" : "partially_filled",
+          makerLeft === 0 ? "filled" : "partially_filled",
+        );
         if (makerLeft === 0) {
           this.popHead(level, m, next);
           this.close(m, C_FILLED);
@@ -931,18 +932,17 @@ export class MatchingEngine {
     this.u8[(s << 6) + B_TRIG] = 1;
     this.u8[(s << 6) + B_LOC] = LOC_ACTIVE;
     this.triggerQueue.push(s);
-    this.out.push({
-      type: "triggered",
-      seq: ++this._seq,
-      commandSeq: this._commandSeq,
-      ts: this.now,
-      orderId: this.oId[s] as string,
-      account: this.oAcct[s] as string,
-      side: SIDE_NAMES[this.u8[(s << 6) + B_SIDE] as number] as Side,
-      orderType: TYPE_NAMES[this.u8[(s << 6) + B_TYPE] as number] as OrderType,
-      stopPrice: this.f64[(s << 3) + F_STOP] as number,
-      lastTradePrice: this._last,
-    });
+    this.log.triggered(
+      ++this._seq,
+      this._commandSeq,
+      this.now,
+      this.oId[s] as string,
+      this.oAcct[s] as string,
+      SIDE_NAMES[this.u8[(s << 6) + B_SIDE] as number] as Side,
+      TYPE_NAMES[this.u8[(s << 6) + B_TYPE] as number] as OrderType,
+      this.f64[(s << 3) + F_STOP] as number,
+      this._last,
+    );
   }
 
   /** Move every stop the last trade price has reached into the trigger queue (buy stops first). */
@@ -1266,45 +1266,42 @@ export class MatchingEngine {
     newOrderId: unknown,
     account: unknown,
   ): void {
-    this.out.push({
-      type: "rejected",
-      seq: ++this._seq,
-      commandSeq: this._commandSeq,
-      ts: this.now,
+    this.log.rejected(
+      ++this._seq,
+      this._commandSeq,
+      this.now,
       command,
       reason,
-      orderId: typeof orderId === "string" ? orderId : undefined,
-      newOrderId: typeof newOrderId === "string" ? newOrderId : undefined,
-      account: typeof account === "string" ? account : undefined,
-    });
+      typeof orderId === "string" ? orderId : undefined,
+      typeof newOrderId === "string" ? newOrderId : undefined,
+      typeof account === "string" ? account : undefined,
+    );
   }
 
   private emitCanceled(s: number, reason: CancelReason): void {
-    this.out.push({
-      type: "canceled",
-      seq: ++this._seq,
-      commandSeq: this._commandSeq,
-      ts: this.now,
-      orderId: this.oId[s] as string,
-      account: this.oAcct[s] as string,
-      side: SIDE_NAMES[this.u8[(s << 6) + B_SIDE] as number] as Side,
+    this.log.canceled(
+      ++this._seq,
+      this._commandSeq,
+      this.now,
+      this.oId[s] as string,
+      this.oAcct[s] as string,
+      SIDE_NAMES[this.u8[(s << 6) + B_SIDE] as number] as Side,
       reason,
-      canceledQty: this.f64[(s << 3) + F_LEAVES] as number,
-      filledQty: this.f64[(s << 3) + F_FILLED] as number,
-    });
+      this.f64[(s << 3) + F_LEAVES] as number,
+      this.f64[(s << 3) + F_FILLED] as number,
+    );
   }
 
   private emitBook(side: number, price: number, qty: number): void {
-    this.out.push({
-      type: "book",
-      seq: ++this._seq,
-      commandSeq: this._commandSeq,
-      ts: this.now,
-      bookSeq: ++this._bookSeq,
-      side: SIDE_NAMES[side] as Side,
+    this.log.book(
+      ++this._seq,
+      this._commandSeq,
+      this.now,
+      ++this._bookSeq,
+      SIDE_NAMES[side] as Side,
       price,
       qty,
-    });
+    );
   }
 
   // -------------------------------------------------------------------------------------------------

@@ -1,0 +1,118 @@
+/**
+ * The engine's two outputs agree: random command sequences processed into an EventLog give, row for row,
+ * the objects the engine gives an array, and the log's pack is the objects' pack number for number.
+ */
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { MatchingEngine } from "./engine.ts";
+import { EventLog } from "./event-log.ts";
+import { CommandBuilder, type Recipe, RULES, recipeArb, VARIANTS } from "./test-support.ts";
+import type { EngineCommand, EngineEvent } from "./types.ts";
+import { packEvents, packLog, unpackEvents } from "./wire.ts";
+
+/** Commands of a recipe list, aimed at orders that are open as the sequence unfolds. */
+function commandsOf(variant: number, recipes: Recipe[]): EngineCommand[] {
+  const { rules, opts, ids } = VARIANTS[variant] as (typeof VARIANTS)[number];
+  const engine = new MatchingEngine(rules, opts);
+  const builder = new CommandBuilder(ids);
+  return recipes.map((r) => {
+    const cmd = builder.build(r);
+    const out: EngineEvent[] = [];
+    engine.process(cmd, out);
+    builder.observe(out);
+    return cmd;
+  });
+}
+
+describe("EventLog", () => {
+  it("holds, row for row, the events the engine gives an array, and packs to the same pack", () => {
+    let rows = 0;
+    fc.assert(
+      fc.property(
+        fc.nat(VARIANTS.length - 1),
+        fc.array(recipeArb, { minLength: 50, maxLength: 600 }),
+        fc.integer({ min: 1, max: 40 }),
+        (variant, recipes, batch) => {
+          const { rules, opts } = VARIANTS[variant] as (typeof VARIANTS)[number];
+          const commands = commandsOf(variant, recipes);
+          const withArrays = new MatchingEngine(rules, opts);
+          const withLog = new MatchingEngine(rules, opts);
+          // A small log, so it grows; cleared between batches as a consumer would.
+          const log = new EventLog(16);
+          for (let from = 0; from < commands.length; from += batch) {
+            const lists: EngineEvent[][] = [];
+            const bounds = [0];
+            log.clear();
+            for (const cmd of commands.slice(from, from + batch)) {
+              const out: EngineEvent[] = [];
+              withArrays.process(cmd, out);
+              lists.push(out);
+              withLog.process(cmd, log);
+              bounds.push(log.length);
+            }
+            const fromLog = lists.map((_, k) => log.events(bounds[k], bounds[k + 1]));
+            expect(fromLog).toEqual(lists);
+            // Same keys in the same order, `undefined` fields included.
+            for (let k = 0; k < lists.length; k++) {
+              const a = lists[k] as EngineEvent[];
+              const b = fromLog[k] as EngineEvent[];
+              for (let j = 0; j < a.length; j++)
+                expect(Object.keys(b[j] as object)).toEqual(Object.keys(a[j] as object));
+            }
+            const fromRows = packLog(log, bounds);
+            const fromObjects = packEvents(lists);
+            expect(Array.from(fromRows.n)).toEqual(Array.from(fromObjects.n));
+            expect(fromRows.s).toBe(fromObjects.s);
+            expect(fromRows.d).toEqual(fromObjects.d);
+            expect(unpackEvents(fromRows)).toEqual(lists);
+            rows += log.length;
+          }
+          expect(withLog.stateHash()).toBe(withArrays.stateHash());
+        },
+      ),
+      { numRuns: 60 },
+    );
+    // The comparison must have covered real traffic, not empty batches.
+    expect(rows).toBeGreaterThan(5_000);
+  });
+
+  it("reads a row's type, sequence numbers and book fields without building the event", () => {
+    const engine = new MatchingEngine(RULES);
+    const log = new EventLog();
+    const now = 1_750_000_000_000;
+    const cmd: EngineCommand = {
+      kind: "place",
+      now,
+      orderId: "o1",
+      account: "a",
+      side: "buy",
+      type: "limit",
+      tif: "gtc",
+      qty: 5,
+      limitPrice: 10_000,
+    };
+    engine.process(cmd, log);
+    expect(log.length).toBe(2);
+    expect(log.type(0)).toBe("accepted");
+    expect(log.type(1)).toBe("book");
+    expect([log.seq(1), log.commandSeq(1), log.ts(1)]).toEqual([2, 1, now]);
+    expect([log.bookSide(1), log.bookPrice(1), log.bookQty(1)]).toEqual(["buy", 10_000, 5]);
+    expect(log.bookSide(0)).toBeUndefined();
+    expect(log.bookPrice(0)).toBeNaN();
+    expect(() => log.type(2)).toThrow(RangeError);
+    log.clear();
+    expect(log.length).toBe(0);
+    expect(() => log.event(0)).toThrow(RangeError);
+  });
+
+  it("takes a bad command as a rejected row, like the array form", () => {
+    const engine = new MatchingEngine(RULES);
+    const log = new EventLog();
+    engine.process({ kind: "cancel", now: 1, orderId: "nope" }, log);
+    engine.process(null as unknown as EngineCommand, log);
+    expect(log.events()).toMatchObject([
+      { type: "rejected", command: "cancel", reason: "unknown_order", orderId: "nope" },
+      { type: "rejected", command: "unknown", reason: "invalid_command", orderId: undefined },
+    ]);
+  });
+});
