@@ -1,7 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { validateSymbolRules } from "../shared/engine/index.ts";
 import type { EngineCommand, EngineEvent, PriceLevel } from "../shared/engine/types.ts";
-import { type PackedEvents, packEvents } from "../shared/engine/wire.ts";
+import { type PackedEvents, packEvents, packLog } from "../shared/engine/wire.ts";
 import { findSymbol, referencePriceTicks, type SymbolSpec, symbolRules } from "../shared/symbols.ts";
 import type { Env } from "../workers/env.ts";
 import {
@@ -9,6 +9,7 @@ import {
   type BookPolicy,
   type CommitResult,
   DEFAULT_BOOK_POLICY,
+  eventsOf,
   type RecoveryInfo,
 } from "./order-book/book-core.ts";
 import {
@@ -345,7 +346,8 @@ export class OrderBook extends DurableObject<Env> {
       const commands: EngineCommand[] = ids
         .slice(i, i + core.policy.maxBatch)
         .map((orderId) => ({ kind: "cancel", now, orderId }));
-      for (const e of this.commit(commands, now).events) if (e.type === "canceled") canceled++;
+      const { log } = this.commit(commands, now);
+      for (let k = 0; k < log.length; k++) if (log.type(k) === "canceled") canceled++;
     }
     return { canceled };
   }
@@ -355,7 +357,7 @@ export class OrderBook extends DurableObject<Env> {
     this.book();
     this.flushAll();
     const now = Date.now();
-    return this.commit([{ kind: "setReferencePrice", now, price: priceTicks }], now).perCommand[0] ?? [];
+    return eventsOf(this.commit([{ kind: "setReferencePrice", now, price: priceTicks }], now), 0);
   }
 
   /**
@@ -676,12 +678,13 @@ export class OrderBook extends DurableObject<Env> {
       for (const g of group) g.reject(err);
       return;
     }
+    // Each caller's answer is read from the batch's rows now: the book reuses them for its next commit.
     let offset = 0;
     for (const g of group) {
       const n = g.commands.length;
-      const mine = group.length === 1 ? result.perCommand : result.perCommand.slice(offset, offset + n);
-      if (g.reply === "packed") g.resolve(packEvents(mine));
-      else g.resolve(mine);
+      const bounds = result.bounds.slice(offset, offset + n + 1);
+      if (g.reply === "packed") g.resolve(packLog(result.log, bounds));
+      else g.resolve(Array.from({ length: n }, (_, k) => eventsOf(result, offset + k)));
       offset += n;
     }
   }

@@ -65,9 +65,9 @@ import { type BookCommand, packCommands, unpackCommands } from "../durable-objec
 import { BROTLI_FASTEST_SMALL } from "../durable-objects/order-book/journal.ts";
 import type { ServerMessage } from "../durable-objects/order-book/protocol.ts";
 import { workload } from "../durable-objects/order-book/workload.ts";
-import { MatchingEngine } from "../shared/engine/index.ts";
-import type { EngineCommand, EngineEvent } from "../shared/engine/types.ts";
-import { packEvents, unpackEvents } from "../shared/engine/wire.ts";
+import { EventLog, MatchingEngine } from "../shared/engine/index.ts";
+import type { EngineCommand } from "../shared/engine/types.ts";
+import { packLog, unpackEvents } from "../shared/engine/wire.ts";
 import { findSymbol, referencePriceTicks, type SymbolSpec, symbolRules } from "../shared/symbols.ts";
 import {
   type CpuProfile,
@@ -731,16 +731,17 @@ function inProcessReference(count: number): {
     const commands = workload({ seed: 2, count, idPrefix: "n", centre: 10_000 }).map(
       (c) => ({ ...c, now: 1_750_000_000_000 }) as EngineCommand,
     );
-    const batches: EngineEvent[][][] = [];
+    // As the book commits: a batch's events go to one log, each command's rows delimited by `bounds`.
+    const batches: { log: EventLog; bounds: number[] }[] = [];
     const t0 = performance.now();
     for (let i = 0; i < commands.length; i += 100) {
-      const perCommand: EngineEvent[][] = [];
+      const log = new EventLog(512);
+      const bounds = [0];
       for (const c of commands.slice(i, i + 100)) {
-        const out: EngineEvent[] = [];
-        engine.process(c, out);
-        perCommand.push(out);
+        engine.process(c, log);
+        bounds.push(log.length);
       }
-      batches.push(perCommand);
+      batches.push({ log, bounds });
     }
     const t1 = performance.now();
     // A journal row: the batch's commands as JSON, Brotli-compressed (docs/adr/0007-command-journal.md).
@@ -752,15 +753,16 @@ function inProcessReference(count: number): {
       ).length;
     }
     const t2 = performance.now();
-    // Packing: the caller packs the commands, the book unpacks them and packs the events, the caller
-    // unpacks those.
+    // Packing: the caller packs the commands, the book unpacks them and packs the events from its log,
+    // the caller unpacks those.
     for (let i = 0; i < batches.length; i++) {
       const sent = unpackCommands(
         packCommands(commands.slice(i * 100, i * 100 + 100) as BookCommand[]),
         100,
         0,
       );
-      bytes += sent.length + unpackEvents(packEvents(batches[i] as EngineEvent[][])).length;
+      const { log, bounds } = batches[i] as (typeof batches)[number];
+      bytes += sent.length + unpackEvents(packLog(log, bounds)).length;
     }
     const t3 = performance.now();
     return { engine: t1 - t0, journal: t2 - t1, packing: t3 - t2, bytes };

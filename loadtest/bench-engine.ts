@@ -10,8 +10,9 @@
  * warm-up. Each contender runs in its own worker thread (own V8 heap, so neither's garbage is collected
  * inside the other's timed batches), reading the stream from shared memory. Two separate passes:
  * - throughput: one book, one `hrtime` pair per batch of 250 commands and nothing timed per command; the
- *   commands (fresh id strings) are built untimed just before each batch, and the engine appends every
- *   event object to a fresh array per command, as the OrderBook Durable Object takes them;
+ *   commands (fresh id strings) are built untimed just before each batch, and the engine writes every
+ *   event to an `EventLog` cleared before each batch, as the OrderBook Durable Object takes them (its
+ *   commit's log); the array form (`process(cmd, [])`, an object per event) costs more (docs/engine.md);
  * - latency: a twin book fed the same stream, every command timed with a `process.hrtime.bigint()` pair
  *   into an HDR histogram (the timer's own overhead is measured and printed, not subtracted).
  * Throughput is reported three ways: the median batch (the headline: robust when other processes share
@@ -31,7 +32,7 @@ import { isMainThread, parentPort, Worker, workerData } from "node:worker_thread
 import * as hdr from "hdr-histogram-js";
 import { type LimitOrderOptions, OrderBook, Side as PeerSide } from "hft-limit-order-book";
 import type { EngineCommand, EngineEvent, SymbolRules } from "../shared/engine/index.ts";
-import { MatchingEngine } from "../shared/engine/index.ts";
+import { EventLog, MatchingEngine } from "../shared/engine/index.ts";
 
 const RULES: SymbolRules = {
   symbol: "BENCH",
@@ -546,19 +547,19 @@ class Contender<T> {
 
 function engineRunner(): { runner: Runner<EngineCommand>; engine: MatchingEngine } {
   const engine = new MatchingEngine(RULES);
-  let out: EngineEvent[] = [];
+  // As the OrderBook object does: the events of a batch go to one log, cleared before the next batch.
+  const log = new EventLog(1024);
   return {
     engine,
     runner: {
       prepare: (stream, from, to) => {
+        log.clear();
         const cmds: EngineCommand[] = [];
         for (let i = from; i < to; i++) cmds.push(toCommand(stream.get(i), stream.now));
         return cmds;
       },
       run: (cmd) => {
-        // The consumer (the Durable Object) takes a fresh event array per command.
-        out = [];
-        engine.process(cmd, out);
+        engine.process(cmd, log);
       },
     },
   };

@@ -24,6 +24,7 @@
  * - Rows of receivers that fell behind reference their journal row, so each batch is stored once.
  * @internal
  */
+import { EventLog } from "../../shared/engine/event-log.ts";
 import { MatchingEngine, stateHashOf } from "../../shared/engine/index.ts";
 import type { EngineCommand, EngineEvent } from "../../shared/engine/types.ts";
 import { referencePriceTicks, type SymbolSpec, symbolRules } from "../../shared/symbols.ts";
@@ -77,10 +78,13 @@ export interface RecoveryInfo {
 }
 
 export interface CommitResult {
-  /** The events of each given command, in order (the expiry pass, if any, is not among them). */
-  perCommand: EngineEvent[][];
-  /** Every event of the batch, expiry pass included. */
-  events: EngineEvent[];
+  /**
+   * Every event of the batch as rows, the expiry pass's (if any) first. The book reuses this log for its
+   * next commit: read it before then (`eventsOf`, `packLog`).
+   */
+  log: EventLog;
+  /** The rows of given command `k` are `[bounds[k], bounds[k + 1])`. */
+  bounds: number[];
   /** Sequenced market-data messages (only when asked for). */
   messages: SequencedMessage[] | null;
   /** Halt / resume in this batch: the trading status after it. */
@@ -99,12 +103,12 @@ export class BookCore {
   policy: BookPolicy;
   /** Seq of the last market-data message (delta or trade). */
   mdSeq: number;
-  /** Earliest `expiresAt` of an open order, or null. */
-  nextExpiryAt: number | null;
   commandsSinceSnapshot: number;
   lastSnapshotAt: number;
 
   private readonly recent: RecentEvents;
+  /** The rows of the batch being committed, reused from commit to commit (see `CommitResult.log`). */
+  private readonly log = new EventLog(1024);
 
   private constructor(
     recent: RecentEvents,
@@ -127,7 +131,11 @@ export class BookCore {
     this.commandsSinceSnapshot = state.commandsSinceSnapshot;
     this.lastSnapshotAt = state.lastSnapshotAt;
     this.policy = policy;
-    this.nextExpiryAt = earliestExpiry(engine);
+  }
+
+  /** Earliest `expiresAt` of an open order, or null. */
+  get nextExpiryAt(): number | null {
+    return this.engine.nextExpiryAt;
   }
 
   /**
@@ -173,20 +181,20 @@ export class BookCore {
     );
     // Batches the outbox has yet to deliver get their events back from the replay.
     const needed = outbox.oldestJournalId();
-    const scratch: EngineEvent[] = [];
+    const log = new EventLog(1024);
     let replayedBatches = 0;
     let replayedCommands = 0;
     for (const batch of journal.tail(snap?.journalId ?? 0)) {
-      for (const cmd of batch.commands) engine.process(cmd, scratch);
+      log.clear();
+      for (const cmd of batch.commands) engine.process(cmd, log);
       if (engine.seq !== batch.lastSeq) {
         throw new Error(
           `${spec.symbol}: replay of journal ${batch.id} ended at seq ${engine.seq}, journal says ${batch.lastSeq}`,
         );
       }
       if (needed !== null && batch.id >= needed) {
-        recent.add(batch.id, deliverable(scratch), (id, events) => journal.storeEvents(id, events));
+        recent.add(batch.id, deliverable(log), (id, events) => journal.storeEvents(id, events));
       }
-      scratch.length = 0;
       mdSeq = batch.mdSeq;
       replayedBatches++;
       replayedCommands += batch.commands.length;
@@ -216,59 +224,46 @@ export class BookCore {
    */
   commit(commands: readonly EngineCommand[], now: number, buildMessages: boolean): CommitResult {
     const processed: EngineCommand[] = [];
-    const events: EngineEvent[] = [];
-    let expired = false;
+    const log = this.log;
+    log.clear();
     if (this.nextExpiryAt !== null && this.nextExpiryAt <= now) {
       const tick: EngineCommand = { kind: "tick", now };
       processed.push(tick);
-      this.engine.process(tick, events);
-      expired = true;
+      this.engine.process(tick, log);
     }
-    const perCommand: EngineEvent[][] = [];
+    const bounds = [log.length];
     for (const cmd of commands) {
-      const out: EngineEvent[] = [];
-      this.engine.process(cmd, out);
+      this.engine.process(cmd, log);
       processed.push(cmd);
-      perCommand.push(out);
-      for (const e of out) events.push(e);
+      bounds.push(log.length);
     }
     const result: CommitResult = {
-      perCommand,
-      events,
+      log,
+      bounds,
       messages: null,
       statusChanged: false,
       journaled: false,
     };
     if (processed.length === 0) return result;
 
-    // A replaced order keeps its expiry, so only new orders can bring the next expiry closer.
-    let next = expired ? earliestExpiry(this.engine) : this.nextExpiryAt;
-    for (const e of events) {
-      if (e.type === "accepted" && e.expiresAt !== undefined && (e.tif === "day" || e.tif === "gtc")) {
-        next = next === null ? e.expiresAt : Math.min(next, e.expiresAt);
-      } else if (e.type === "trading_status") {
-        result.statusChanged = true;
-      }
+    for (let i = 0; i < log.length; i++) {
+      if (log.type(i) === "trading_status") result.statusChanged = true;
     }
-    this.nextExpiryAt = next;
-
     if (buildMessages) {
-      result.messages = this.md.batch(events, this.mdSeq);
+      result.messages = this.md.batch(log, this.mdSeq);
       this.mdSeq += result.messages.length;
     } else {
-      this.mdSeq += countSequenced(events);
+      this.mdSeq += countSequenced(log);
     }
-    const first = events[0];
-    const last = events[events.length - 1];
     // One row: the batch is durable and in the outbox (it lies after the delivery cursor) at once.
     const journalId = this.journal.append({
       commands: processed,
-      firstSeq: first?.seq ?? 0,
-      lastSeq: last?.seq ?? this.engine.seq,
+      firstSeq: log.length > 0 ? log.seq(0) : 0,
+      lastSeq: log.length > 0 ? log.seq(log.length - 1) : this.engine.seq,
       mdSeq: this.mdSeq,
       createdAt: now,
     });
-    this.recent.add(journalId, deliverable(events), (id, evicted) => this.storeIfNeeded(id, evicted));
+    this.recent.add(journalId, deliverable(log), (id, evicted) => this.storeIfNeeded(id, evicted));
     result.journaled = true;
     this.commandsSinceSnapshot += processed.length;
     return result;
@@ -333,19 +328,15 @@ export class BookCore {
 }
 
 /** The events the outbox delivers (to accounts and the queue): all but L2 book deltas. */
-function deliverable(events: readonly EngineEvent[]): EngineEvent[] {
-  return events.filter((e) => e.type !== "book");
+function deliverable(log: EventLog): EngineEvent[] {
+  const out: EngineEvent[] = [];
+  for (let i = 0; i < log.length; i++) if (log.type(i) !== "book") out.push(log.event(i));
+  return out;
 }
 
-/** Earliest expiry among the engine's open orders (a scan; used on wake and after an expiry pass). */
-function earliestExpiry(engine: MatchingEngine): number | null {
-  let min: number | null = null;
-  for (const o of engine.openOrders()) {
-    if (o.expiresAt !== undefined && (o.tif === "day" || o.tif === "gtc")) {
-      min = min === null ? o.expiresAt : Math.min(min, o.expiresAt);
-    }
-  }
-  return min;
+/** The events of given command `k` of a commit, as objects. */
+export function eventsOf(result: CommitResult, k: number): EngineEvent[] {
+  return result.log.events(result.bounds[k], result.bounds[k + 1]);
 }
 
 /**

@@ -4,7 +4,8 @@
  * @internal
  */
 import { formatSteps, parseStep, type Step } from "../../shared/decimal.ts";
-import type { DepthSnapshot, EngineEvent, PriceLevel, SymbolRules } from "../../shared/engine/types.ts";
+import type { EventLog } from "../../shared/engine/event-log.ts";
+import type { DepthSnapshot, PriceLevel, Side, SymbolRules } from "../../shared/engine/types.ts";
 import {
   type ClientMessage,
   type DeltaMessage,
@@ -61,24 +62,25 @@ export class MarketDataFormatter {
    * The sequenced messages of one committed batch, numbered from `lastSeq + 1`: a trade per fill in fill
    * order, then one delta with the final quantity of every level that changed (omitted when none did).
    */
-  batch(events: readonly EngineEvent[], lastSeq: number): SequencedMessage[] {
+  batch(log: EventLog, lastSeq: number): SequencedMessage[] {
     const out: SequencedMessage[] = [];
     const bids = new Map<number, number>();
     const asks = new Map<number, number>();
     let seq = lastSeq;
-    for (const e of events) {
-      if (e.type === "fill") {
+    for (let i = 0; i < log.length; i++) {
+      const type = log.type(i);
+      if (type === "fill") {
         out.push({
           type: "trade",
           symbol: this.symbol,
           seq: ++seq,
-          price: this.price(e.price),
-          qty: this.qty(e.qty),
-          taker_side: e.takerSide,
-          ts: e.ts,
+          price: this.price(log.price(i)),
+          qty: this.qty(log.qty(i)),
+          taker_side: log.takerSide(i) as Side,
+          ts: log.ts(i),
         });
-      } else if (e.type === "book") {
-        (e.side === "buy" ? bids : asks).set(e.price, e.qty);
+      } else if (type === "book") {
+        (log.bookSide(i) === "buy" ? bids : asks).set(log.price(i), log.qty(i));
       }
     }
     if (bids.size > 0 || asks.size > 0) {
@@ -102,12 +104,13 @@ export class MarketDataFormatter {
 }
 
 /** How many sequenced messages {@link MarketDataFormatter.batch} would build, without building them. */
-export function countSequenced(events: readonly EngineEvent[]): number {
+export function countSequenced(log: EventLog): number {
   let trades = 0;
   let changed = false;
-  for (const e of events) {
-    if (e.type === "fill") trades++;
-    else if (e.type === "book") changed = true;
+  for (let i = 0; i < log.length; i++) {
+    const type = log.type(i);
+    if (type === "fill") trades++;
+    else if (type === "book") changed = true;
   }
   return trades + (changed ? 1 : 0);
 }

@@ -96,11 +96,15 @@ describe("EventLog", () => {
     expect(log.type(0)).toBe("accepted");
     expect(log.type(1)).toBe("book");
     expect([log.seq(1), log.commandSeq(1), log.ts(1)]).toEqual([2, 1, now]);
-    expect([log.bookSide(1), log.bookPrice(1), log.bookQty(1)]).toEqual(["buy", 10_000, 5]);
+    expect([log.bookSide(1), log.price(1), log.qty(1)]).toEqual(["buy", 10_000, 5]);
     expect(log.bookSide(0)).toBeUndefined();
-    expect(log.bookPrice(0)).toBeNaN();
-    expect(() => log.type(2)).toThrow(RangeError);
+    expect(log.price(0)).toBeNaN();
+    expect(log.takerSide(1)).toBeUndefined();
+    engine.process({ ...cmd, orderId: "o2", account: "b", side: "sell", qty: 2 }, log);
+    const fill = log.events().findIndex((e) => e.type === "fill");
+    expect([log.takerSide(fill), log.price(fill), log.qty(fill)]).toEqual(["sell", 10_000, 2]);
     log.clear();
+    expect(() => log.type(log.length)).toThrow(RangeError);
     expect(log.length).toBe(0);
     expect(() => log.event(0)).toThrow(RangeError);
   });

@@ -125,15 +125,23 @@ export class EventLog {
     return this.num(i, N_TS);
   }
 
-  /** A `book` row's side, price and new level quantity (undefined for other rows). */
+  /** A `book` row's side (undefined for other rows). */
   bookSide(i: number): Side | undefined {
     return this.kindAt(i) === K_BOOK ? (this.strs[i * STRS] as Side) : undefined;
   }
-  bookPrice(i: number): number {
-    return this.kindAt(i) === K_BOOK ? this.num(i, N_B) : Number.NaN;
+  /** A `fill` row's taker side (undefined for other rows). */
+  takerSide(i: number): Side | undefined {
+    return this.kindAt(i) === K_FILL ? (this.strs[i * STRS + 4] as Side) : undefined;
   }
-  bookQty(i: number): number {
-    return this.kindAt(i) === K_BOOK ? this.num(i, N_C) : Number.NaN;
+  /** A `fill` row's price, or a `book` row's level price (NaN for other rows). */
+  price(i: number): number {
+    const kind = this.kindAt(i);
+    return kind === K_FILL || kind === K_BOOK ? (this.nums[i * NUMS + N_B] as number) : Number.NaN;
+  }
+  /** A `fill` row's quantity, or a `book` row's new level quantity (NaN for other rows). */
+  qty(i: number): number {
+    const kind = this.kindAt(i);
+    return kind === K_FILL || kind === K_BOOK ? (this.nums[i * NUMS + N_C] as number) : Number.NaN;
   }
 
   /** The event of row `i` as the object the engine gives an array consumer. */

@@ -13,6 +13,7 @@
  * ```
  */
 export { MatchingEngine } from "./engine.ts";
+export { EventLog } from "./event-log.ts";
 export { stateHashOf } from "./hash.ts";
 export { MAX_PRICE_BAND_BPS, MAX_PRICE_TICKS, MAX_QTY_LOTS } from "./limits.ts";
 export {
