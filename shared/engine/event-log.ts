@@ -77,9 +77,20 @@ const N_D = 6;
 const N_E = 7;
 const N_F = 8;
 
+/**
+ * A number read back from the rows, as a small integer when it is one. Why: a value loaded from a
+ * `Float64Array` is a double, and an object field first given a double holds every later value as a
+ * separate heap number (an allocation per field, and a pointer chase per read for every consumer), where
+ * the engine's own counters and quantities used to be stored as small integers in the object itself.
+ */
+function int(x: number): number {
+  const i = x | 0;
+  return i === x ? i : x;
+}
+
 /** An optional number: 0 (never a valid price or time) stands for absent. */
 function opt(x: number): number | undefined {
-  return x === 0 ? undefined : x;
+  return x === 0 ? undefined : int(x);
 }
 
 export class EventLog {
@@ -151,8 +162,8 @@ export class EventLog {
     const s = i * STRS;
     const nums = this.nums;
     const strs = this.strs;
-    const seq = nums[n + N_SEQ] as number;
-    const commandSeq = nums[n + N_COMMAND_SEQ] as number;
+    const seq = int(nums[n + N_SEQ] as number);
+    const commandSeq = int(nums[n + N_COMMAND_SEQ] as number);
     const ts = nums[n + N_TS] as number;
     switch (kind) {
       case K_ACCEPTED:
@@ -166,7 +177,7 @@ export class EventLog {
           side: strs[s + 2] as Side,
           orderType: strs[s + 3] as OrderType,
           tif: strs[s + 4] as TimeInForce,
-          qty: nums[n + N_A] as number,
+          qty: int(nums[n + N_A] as number),
           limitPrice: opt(nums[n + N_B] as number),
           stopPrice: opt(nums[n + N_C] as number),
           postOnly: nums[n + N_D] === 1,
@@ -186,16 +197,16 @@ export class EventLog {
           account: strs[s + 4],
         };
       case K_FILL: {
-        const takerLeavesQty = nums[n + N_E] as number;
-        const makerLeavesQty = nums[n + N_F] as number;
+        const takerLeavesQty = int(nums[n + N_E] as number);
+        const makerLeavesQty = int(nums[n + N_F] as number);
         return {
           type: "fill",
           seq,
           commandSeq,
           ts,
-          fillId: nums[n + N_A] as number,
-          price: nums[n + N_B] as number,
-          qty: nums[n + N_C] as number,
+          fillId: int(nums[n + N_A] as number),
+          price: int(nums[n + N_B] as number),
+          qty: int(nums[n + N_C] as number),
           takerOrderId: strs[s] as string,
           makerOrderId: strs[s + 1] as string,
           takerAccount: strs[s + 2] as string,
@@ -217,8 +228,8 @@ export class EventLog {
           account: strs[s + 1] as string,
           side: strs[s + 2] as Side,
           reason: strs[s + 3] as CancelReason,
-          canceledQty: nums[n + N_A] as number,
-          filledQty: nums[n + N_B] as number,
+          canceledQty: int(nums[n + N_A] as number),
+          filledQty: int(nums[n + N_B] as number),
         };
       case K_EXPIRED:
         return {
@@ -229,8 +240,8 @@ export class EventLog {
           orderId: strs[s] as string,
           account: strs[s + 1] as string,
           side: strs[s + 2] as Side,
-          expiredQty: nums[n + N_A] as number,
-          filledQty: nums[n + N_B] as number,
+          expiredQty: int(nums[n + N_A] as number),
+          filledQty: int(nums[n + N_B] as number),
         };
       case K_REPLACED:
         return {
@@ -242,11 +253,11 @@ export class EventLog {
           newOrderId: strs[s + 1] as string,
           account: strs[s + 2] as string,
           side: strs[s + 3] as Side,
-          qty: nums[n + N_A] as number,
+          qty: int(nums[n + N_A] as number),
           limitPrice: opt(nums[n + N_B] as number),
           stopPrice: opt(nums[n + N_C] as number),
-          replacedQty: nums[n + N_D] as number,
-          filledQty: nums[n + N_E] as number,
+          replacedQty: int(nums[n + N_D] as number),
+          filledQty: int(nums[n + N_E] as number),
           priorityKept: nums[n + N_F] === 1,
         };
       case K_TRIGGERED:
@@ -259,8 +270,8 @@ export class EventLog {
           account: strs[s + 1] as string,
           side: strs[s + 2] as Side,
           orderType: strs[s + 3] as OrderType,
-          stopPrice: nums[n + N_A] as number,
-          lastTradePrice: nums[n + N_B] as number,
+          stopPrice: int(nums[n + N_A] as number),
+          lastTradePrice: int(nums[n + N_B] as number),
         };
       case K_BOOK:
         return {
@@ -268,15 +279,15 @@ export class EventLog {
           seq,
           commandSeq,
           ts,
-          bookSeq: nums[n + N_A] as number,
+          bookSeq: int(nums[n + N_A] as number),
           side: strs[s] as Side,
-          price: nums[n + N_B] as number,
-          qty: nums[n + N_C] as number,
+          price: int(nums[n + N_B] as number),
+          qty: int(nums[n + N_C] as number),
         };
       case K_TRADING_STATUS:
         return { type: "trading_status", seq, commandSeq, ts, halted: nums[n + N_A] === 1 };
       default:
-        return { type: "reference_price", seq, commandSeq, ts, price: nums[n + N_A] as number };
+        return { type: "reference_price", seq, commandSeq, ts, price: int(nums[n + N_A] as number) };
     }
   }
 

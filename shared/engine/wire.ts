@@ -207,9 +207,12 @@ export class WireReader {
     return this.at === this.n.length && this.pos === this.s.length;
   }
 
+  /** The next number; a small integer as one (see `int` in event-log.ts: no heap number per field). */
   num(): number {
     if (this.at >= this.n.length) throw new WireFormatError("cut short");
-    return this.n[this.at++] as number;
+    const x = this.n[this.at++] as number;
+    const i = x | 0;
+    return i === x ? i : x;
   }
 
   /** A count of things to read: a whole number no larger than what is left to read. */
