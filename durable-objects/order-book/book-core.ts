@@ -60,6 +60,11 @@ export interface BookPolicy {
   recentEvents: number;
 }
 
+/** Rows of a commit's event log: a batch of 1,000 orders writes ~2,500; it grows when needed… */
+const LOG_ROWS = 4096;
+/** …and is replaced by a new one when it grew past this (a log row is ~130 bytes). */
+const LOG_KEEP_ROWS = 16_384;
+
 export const DEFAULT_BOOK_POLICY: BookPolicy = {
   snapshotEveryCommands: 10_000,
   snapshotCommandsPerOpenOrder: 4,
@@ -108,7 +113,7 @@ export class BookCore {
 
   private readonly recent: RecentEvents;
   /** The rows of the batch being committed, reused from commit to commit (see `CommitResult.log`). */
-  private readonly log = new EventLog(1024);
+  private log = new EventLog(LOG_ROWS);
 
   private constructor(
     recent: RecentEvents,
@@ -224,6 +229,8 @@ export class BookCore {
    */
   commit(commands: readonly EngineCommand[], now: number, buildMessages: boolean): CommitResult {
     const processed: EngineCommand[] = [];
+    // A rare huge batch (an expiry pass over thousands of orders) grows the log; do not keep that size.
+    if (this.log.capacity > LOG_KEEP_ROWS) this.log = new EventLog(LOG_ROWS);
     const log = this.log;
     log.clear();
     if (this.nextExpiryAt !== null && this.nextExpiryAt <= now) {

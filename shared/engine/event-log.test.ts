@@ -109,6 +109,17 @@ describe("EventLog", () => {
     expect(() => log.event(0)).toThrow(RangeError);
   });
 
+  it("grows by doubling and keeps its rows", () => {
+    const engine = new MatchingEngine(RULES);
+    const log = new EventLog(16);
+    expect(log.capacity).toBe(16);
+    for (let k = 0; k < 17; k++) engine.process({ kind: "cancel", now: 1, orderId: `x${k}` }, log);
+    expect(log.capacity).toBe(32);
+    expect(log.events().map((e) => (e.type === "rejected" ? e.orderId : null))).toEqual(
+      Array.from({ length: 17 }, (_, k) => `x${k}`),
+    );
+  });
+
   it("takes a bad command as a rejected row, like the array form", () => {
     const engine = new MatchingEngine(RULES);
     const log = new EventLog();

@@ -106,6 +106,11 @@ export class EventLog {
     this.strs = new Array<string | undefined>(cap * STRS).fill(undefined);
   }
 
+  /** Rows it holds before it has to grow. */
+  get capacity(): number {
+    return this.kinds.length;
+  }
+
   /** Rows written since the last `clear()`. */
   get length(): number {
     return this.rows;
