@@ -53,8 +53,8 @@ export interface BookPolicy {
   /** Largest `submitMany`. */
   maxBatch: number;
   /**
-   * Events of undelivered batches kept in memory for the outbox at most (~200 bytes each; only those it
-   * delivers, L2 book deltas are left out): 80,000 hold ~500 batches of 100 orders, several seconds of a
+   * Events of undelivered batches kept in memory for the outbox at most (as event-log rows, ~130 bytes
+   * each; only those it delivers, L2 book deltas are left out): 80,000 hold ~500 batches of 100 orders, several seconds of a
    * busy book whose receivers lag. Delivered batches leave at once (`drainOutbox`).
    */
   recentEvents: number;
@@ -334,10 +334,16 @@ export class BookCore {
   }
 }
 
-/** The events the outbox delivers (to accounts and the queue): all but L2 book deltas. */
-function deliverable(log: EventLog): EngineEvent[] {
-  const out: EngineEvent[] = [];
-  for (let i = 0; i < log.length; i++) if (log.type(i) !== "book") out.push(log.event(i));
+/**
+ * The events the outbox delivers (to accounts and the queue): all but L2 book deltas, as rows of a log of
+ * their own. Rows, not objects: they wait for the outbox's next drain (~20 ms), long enough for objects to
+ * survive a young-generation collection and be copied; a log is three arrays however many events it holds.
+ */
+function deliverable(log: EventLog): EventLog {
+  let count = 0;
+  for (let i = 0; i < log.length; i++) if (log.type(i) !== "book") count++;
+  const out = new EventLog(count);
+  for (let i = 0; i < log.length; i++) if (log.type(i) !== "book") out.copyRow(log, i);
   return out;
 }
 
@@ -352,7 +358,7 @@ export function eventsOf(result: CommitResult, k: number): EngineEvent[] {
  * needs it (a receiver that has been failing for a while, a long backlog). Each batch is stored at most once.
  */
 class RecentEvents {
-  private readonly batches = new Map<number, { events: readonly EngineEvent[]; stored: boolean }>();
+  private readonly batches = new Map<number, { events: EventLog; stored: boolean }>();
   private events = 0;
   /** The bound, read on every add (a policy the object may change while it runs). */
   private readonly maxEvents: () => number;
@@ -361,8 +367,9 @@ class RecentEvents {
     this.maxEvents = maxEvents;
   }
 
+  /** A batch's events as objects (built for each call: the outbox asks once per delivery round). */
   get(journalId: number): EngineEvent[] | undefined {
-    return this.batches.get(journalId)?.events as EngineEvent[] | undefined;
+    return this.batches.get(journalId)?.events.events();
   }
 
   /** Events held. */
@@ -384,14 +391,14 @@ class RecentEvents {
 
   add(
     journalId: number,
-    events: readonly EngineEvent[],
+    events: EventLog,
     evict: (id: number, events: readonly EngineEvent[]) => void,
   ): void {
     this.batches.set(journalId, { events, stored: false });
     this.events += events.length;
     for (const [id, old] of this.batches) {
       if (this.events <= this.maxEvents() || id === journalId) break;
-      if (!old.stored) evict(id, old.events);
+      if (!old.stored) evict(id, old.events.events());
       this.batches.delete(id);
       this.events -= old.events.length;
     }
@@ -401,7 +408,7 @@ class RecentEvents {
   storeFrom(journalId: number, store: (id: number, events: readonly EngineEvent[]) => void): void {
     for (const [id, batch] of this.batches) {
       if (id < journalId || batch.stored) continue;
-      store(id, batch.events);
+      store(id, batch.events.events());
       batch.stored = true;
     }
   }

@@ -394,6 +394,17 @@ export class EventLog {
     }
   }
 
+  /** Append a copy of row `i` of `src` (same event, no object built). */
+  copyRow(src: EventLog, i: number): void {
+    const kind = src.kindAt(i);
+    const r = this.rows;
+    if (r === this.kinds.length) this.grow();
+    this.rows = r + 1;
+    this.kinds[r] = kind;
+    this.nums.set(src.nums.subarray(i * NUMS, i * NUMS + NUMS), r * NUMS);
+    for (let k = 0; k < STRS; k++) this.strs[r * STRS + k] = src.strs[i * STRS + k];
+  }
+
   /** Append the events of rows [from, to) to `out` as objects. */
   appendTo(out: EngineEvent[], from = 0, to = this.rows): void {
     for (let i = from; i < to; i++) out.push(this.event(i));
