@@ -401,7 +401,8 @@ export class EventLog {
     if (r === this.kinds.length) this.grow();
     this.rows = r + 1;
     this.kinds[r] = kind;
-    this.nums.set(src.nums.subarray(i * NUMS, i * NUMS + NUMS), r * NUMS);
+    // Element by element: a `subarray` view per row would be an allocation per row.
+    for (let k = 0; k < NUMS; k++) this.nums[r * NUMS + k] = src.nums[i * NUMS + k] as number;
     for (let k = 0; k < STRS; k++) this.strs[r * STRS + k] = src.strs[i * STRS + k];
   }
 
