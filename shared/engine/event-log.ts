@@ -100,7 +100,7 @@ export class EventLog {
   private rows = 0;
 
   constructor(capacity = 256) {
-    const cap = Math.max(16, Math.floor(capacity));
+    const cap = Number.isFinite(capacity) ? Math.max(16, Math.floor(capacity)) : 256;
     this.kinds = new Uint8Array(cap);
     this.nums = new Float64Array(cap * NUMS);
     this.strs = new Array<string | undefined>(cap * STRS).fill(undefined);
