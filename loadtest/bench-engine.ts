@@ -18,13 +18,13 @@
  * Throughput is reported three ways: the median batch (the headline: robust when other processes share
  * the 2 cores), all batches over total wall time, and per second of process CPU time.
  * Before and after the throughput and latency passes, the latency of a dependent load over 4 MB is printed:
- * past the 1 MB L2, it is what a cache miss costs at the moment, and this VM's shared memory system moves
+ * past the L2 (512 KB per core), it is what a cache miss costs at the moment, and this VM's shared memory system moves
  * it (and the engine with it) by up to 2× from minute to minute.
  * Then a child process (node --expose-gc) rests 1,000,000 orders and measures heap + typed-array bytes.
  * The last line printed is one JSON object with the headline figures.
  *
  * Knobs (env): BENCH_COMMANDS (engine commands, default 3,000,000), BENCH_PEER_COMMANDS (default
- * 1,000,000), BENCH_SEED (default 42), BENCH_RESTING (memory test orders, default 1,000,000).
+ * 1,000,000), BENCH_OBJECTS_COMMANDS (the engine's array form, throughput only, default 1,000,000), BENCH_SEED (default 42), BENCH_RESTING (memory test orders, default 1,000,000).
  */
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -47,6 +47,7 @@ const RULES: SymbolRules = {
 const SEED = Number(process.env.BENCH_SEED ?? 42);
 const ENGINE_COMMANDS = Number(process.env.BENCH_COMMANDS ?? 3_000_000);
 const PEER_COMMANDS = Number(process.env.BENCH_PEER_COMMANDS ?? 1_000_000);
+const OBJECTS_COMMANDS = Number(process.env.BENCH_OBJECTS_COMMANDS ?? 1_000_000);
 const RESTING = Number(process.env.BENCH_RESTING ?? 1_000_000);
 /** Commands are generated in small batches right before they run, so they are hot in cache as a live
  * request would be; timers wrap each batch (throughput) or each command (latency). */
@@ -545,10 +546,15 @@ class Contender<T> {
   }
 }
 
-function engineRunner(): { runner: Runner<EngineCommand>; engine: MatchingEngine } {
+/**
+ * The engine as a consumer drives it. `log`: as the OrderBook object does, the events of a batch go to one
+ * `EventLog`, cleared before the next batch. `objects`: the array form, a fresh array of event objects per
+ * command (what the object did before the event log; tests and single answers still take it).
+ */
+function engineRunner(form: "log" | "objects"): { runner: Runner<EngineCommand>; engine: MatchingEngine } {
   const engine = new MatchingEngine(RULES);
-  // As the OrderBook object does: the events of a batch go to one log, cleared before the next batch.
   const log = new EventLog(1024);
+  let out: EngineEvent[] = [];
   return {
     engine,
     runner: {
@@ -558,9 +564,13 @@ function engineRunner(): { runner: Runner<EngineCommand>; engine: MatchingEngine
         for (let i = from; i < to; i++) cmds.push(toCommand(stream.get(i), stream.now));
         return cmds;
       },
-      run: (cmd) => {
-        engine.process(cmd, log);
-      },
+      run:
+        form === "log"
+          ? (cmd) => engine.process(cmd, log)
+          : (cmd) => {
+              out = [];
+              engine.process(cmd, out);
+            },
     },
   };
 }
@@ -583,7 +593,7 @@ type WorkerRequest =
   | { kind: "result" };
 
 interface WorkerSetup {
-  role: "engine" | "peer";
+  role: "engine" | "engine-objects" | "peer";
   stream: SharedStream;
 }
 
@@ -595,8 +605,9 @@ interface WorkerSetup {
 function contenderWorker(setup: WorkerSetup): void {
   const port = parentPort as NonNullable<typeof parentPort>;
   const stream = new OpStream(0, setup.stream.now, setup.stream);
-  const main = setup.role === "engine" ? engineRunner() : null;
-  const twin = setup.role === "engine" ? engineRunner() : null;
+  const form = setup.role === "engine" ? "log" : "objects";
+  const main = setup.role === "peer" ? null : engineRunner(form);
+  const twin = setup.role === "peer" ? null : engineRunner(form);
   const contender: Contender<unknown> =
     main !== null && twin !== null
       ? (new Contender(main.runner, twin.runner) as Contender<unknown>)
@@ -607,7 +618,13 @@ function contenderWorker(setup: WorkerSetup): void {
       port.postMessage(null);
       return;
     }
-    if (main !== null && twin !== null && main.engine.stateHash() !== twin.engine.stateHash()) {
+    // (The array form runs no latency pass, so its twin never moved.)
+    if (
+      setup.role === "engine" &&
+      main !== null &&
+      twin !== null &&
+      main.engine.stateHash() !== twin.engine.stateHash()
+    ) {
       throw new Error("twin engines diverged");
     }
     port.postMessage(contender.result());
@@ -628,30 +645,34 @@ function ask<T>(worker: Worker, req: WorkerRequest): Promise<T> {
 }
 
 /**
- * Both contenders replay the same stream from the start (seed book, warm-up, measured part), each in its
- * own worker thread, in alternating blocks so both see the same machine load; only one book is hot at a
- * time, as in a Durable Object.
+ * The contenders replay the same stream from the start (seed book, warm-up, measured part), each in its
+ * own worker thread, in alternating blocks so all see the same machine load; only one book is hot at a
+ * time, as in a Durable Object. The engine's array form runs the throughput pass only.
  */
-async function benchBoth(
+async function benchAll(
   engineCommands: number,
+  objectsCommands: number,
   peerCommands: number,
-): Promise<{ engine: Result; peer: Result }> {
-  const stream = generate(WARMUP + Math.max(engineCommands, peerCommands));
-  const seedEnd = stream.length - WARMUP - Math.max(engineCommands, peerCommands);
+): Promise<{ engine: Result; objects: Result; peer: Result }> {
+  const longest = Math.max(engineCommands, objectsCommands, peerCommands);
+  const stream = generate(WARMUP + longest);
+  const seedEnd = stream.length - WARMUP - longest;
   const self = fileURLToPath(import.meta.url);
   const spawn = (role: WorkerSetup["role"]) =>
     new Worker(self, { workerData: { role, stream: stream.share() } satisfies WorkerSetup });
   const engine = spawn("engine");
+  const objects = spawn("engine-objects");
   const peer = spawn("peer");
-  const engineEnd = seedEnd + WARMUP + engineCommands;
-  const peerEnd = seedEnd + WARMUP + peerCommands;
-  const end = Math.max(engineEnd, peerEnd);
+  const lastOf = (commands: number) => seedEnd + WARMUP + commands;
   for (const pass of ["throughput", "latency"] as const) {
+    const contenders: (readonly [Worker, number])[] = [
+      [engine, lastOf(engineCommands)],
+      ...(pass === "throughput" ? [[objects, lastOf(objectsCommands)] as const] : []),
+      [peer, lastOf(peerCommands)],
+    ];
+    const end = Math.max(...contenders.map(([, last]) => last));
     for (let from = 0; from < end; from += BLOCK) {
-      for (const [worker, last] of [
-        [engine, engineEnd],
-        [peer, peerEnd],
-      ] as const) {
+      for (const [worker, last] of contenders) {
         const to = Math.min(from + BLOCK, last);
         if (from >= to) continue;
         // Blocks start on a batch boundary; the seed book and warm-up are never measured.
@@ -664,9 +685,10 @@ async function benchBoth(
   }
   const results = {
     engine: await ask<Result>(engine, { kind: "result" }),
+    objects: await ask<Result>(objects, { kind: "result" }),
     peer: await ask<Result>(peer, { kind: "result" }),
   };
-  await Promise.all([engine.terminate(), peer.terminate()]);
+  await Promise.all([engine.terminate(), objects.terminate(), peer.terminate()]);
   return results;
 }
 
@@ -744,7 +766,7 @@ function timerOverheadNanos(): number {
 
 /**
  * Latency of one dependent load over 4 MB (a random cycle through an `Int32Array`, Sattolo's shuffle): past
- * this machine's 1 MB L2, so it measures what the engine's cache misses cost right now. The VM's memory
+ * this machine's L2 (512 KB per core), so it measures what the engine's cache misses cost right now. The VM's memory
  * system is shared with its neighbours and this figure moves with them (≈ 110–130 ns in quiet phases,
  * 150–190 ns under contention); the engine's speed follows it (docs/engine.md § Results), so every run
  * prints it beside its figures.
@@ -791,9 +813,13 @@ async function main(): Promise<void> {
   }
   console.log(`node ${process.version}, seed ${SEED}, ~${TARGET_RESTING} resting orders, chunks of ${CHUNK}`);
   const latencyBefore = memoryLatencyNanos();
-  const { engine, peer } = await benchBoth(ENGINE_COMMANDS, PEER_COMMANDS);
+  const { engine, objects, peer } = await benchAll(ENGINE_COMMANDS, OBJECTS_COMMANDS, PEER_COMMANDS);
   const latencyAfter = memoryLatencyNanos();
   console.log(`prepx engine          : ${fmt(engine)}`);
+  console.log(
+    `  array form (objects): ${objects.medianBatchOpsPerSec.toLocaleString("en-US")} ops/s median batch ` +
+      `(an event object per event, a fresh array per command)`,
+  );
   console.log(`hft-limit-order-book  : ${fmt(peer)}`);
   const ratio = engine.medianBatchOpsPerSec / peer.medianBatchOpsPerSec;
   console.log(`throughput ratio      : ${ratio.toFixed(2)}x`);
@@ -813,6 +839,7 @@ async function main(): Promise<void> {
       engineOpsPerSec: engine.medianBatchOpsPerSec,
       p99Micros: Number(engine.p99.toFixed(3)),
       peerOpsPerSec: peer.medianBatchOpsPerSec,
+      engineObjectsOpsPerSec: objects.medianBatchOpsPerSec,
       ratio: Number(ratio.toFixed(2)),
       bytesPerRestingOrder: Number(bytesPerRestingOrder.toFixed(1)),
       memoryLatencyNs: Math.round((latencyBefore + latencyAfter) / 2),
