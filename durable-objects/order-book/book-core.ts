@@ -54,8 +54,8 @@ export interface BookPolicy {
   maxBatch: number;
   /**
    * Events of undelivered batches kept in memory for the outbox at most (as event-log rows, ~130 bytes
-   * each; only those it delivers, L2 book deltas are left out): 80,000 hold ~500 batches of 100 orders, several seconds of a
-   * busy book whose receivers lag. Delivered batches leave at once (`drainOutbox`).
+   * each; only those it delivers, L2 book deltas are left out): 80,000 hold ~500 batches of 100 orders,
+   * several seconds of a busy book whose receivers lag. Delivered batches leave at once (`drainOutbox`).
    */
   recentEvents: number;
 }
@@ -347,7 +347,7 @@ function deliverable(log: EventLog): EventLog {
   return out;
 }
 
-/** The events of given command `k` of a commit, as objects. */
+/** The events of the commit's command `k` (in the order given to `commit`), as objects. */
 export function eventsOf(result: CommitResult, k: number): EngineEvent[] {
   return result.log.events(result.bounds[k], result.bounds[k + 1]);
 }
