@@ -1,6 +1,11 @@
 /**
  * The engine's two outputs agree: random command sequences processed into an EventLog give, row for row,
  * the objects the engine gives an array, and the log's pack is the objects' pack number for number.
+ *
+ * The array form is built from the same rows (`event(i)`), so what the first property guards is the rest:
+ * a log shared by batches of any size and cleared between them, `packLog` (`packRow`) against `packEvents`
+ * (`packOne`), two separate listings of every event's fields, and `copyRow`. That the objects themselves
+ * are right is the differential suite's job (differential.test.ts, against the reference engine).
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
