@@ -9,6 +9,7 @@ import { MatchingEngine } from "./engine.ts";
 import { ReferenceEngine } from "./reference-engine.ts";
 import {
   CommandBuilder,
+  commandsOf,
   InvariantChecker,
   type Recipe,
   recipeArb,
@@ -23,20 +24,6 @@ const MAX_LEN = 900;
 const SEED = process.env.ENGINE_SEED === undefined ? undefined : Number(process.env.ENGINE_SEED);
 
 let commandsRun = 0;
-
-/** Commands of a recipe list (cancels / replaces aim at orders that are open in a fast engine run). */
-function commandsOf(variant: number, recipes: Recipe[]): EngineCommand[] {
-  const { rules, opts, ids } = VARIANTS[variant] as (typeof VARIANTS)[number];
-  const engine = new MatchingEngine(rules, opts);
-  const builder = new CommandBuilder(ids);
-  return recipes.map((r) => {
-    const cmd = builder.build(r);
-    const out: EngineEvent[] = [];
-    engine.process(cmd, out);
-    builder.observe(out);
-    return cmd;
-  });
-}
 
 function runAll(engine: { process(c: EngineCommand, out: EngineEvent[]): void }, commands: EngineCommand[]) {
   const out: EngineEvent[] = [];

@@ -11,23 +11,9 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { MatchingEngine } from "./engine.ts";
 import { EventLog } from "./event-log.ts";
-import { CommandBuilder, type Recipe, RULES, recipeArb, VARIANTS } from "./test-support.ts";
+import { commandsOf, RULES, recipeArb, VARIANTS } from "./test-support.ts";
 import type { EngineCommand, EngineEvent } from "./types.ts";
 import { packEvents, packLog, unpackEvents } from "./wire.ts";
-
-/** Commands of a recipe list, aimed at orders that are open as the sequence unfolds. */
-function commandsOf(variant: number, recipes: Recipe[]): EngineCommand[] {
-  const { rules, opts, ids } = VARIANTS[variant] as (typeof VARIANTS)[number];
-  const engine = new MatchingEngine(rules, opts);
-  const builder = new CommandBuilder(ids);
-  return recipes.map((r) => {
-    const cmd = builder.build(r);
-    const out: EngineEvent[] = [];
-    engine.process(cmd, out);
-    builder.observe(out);
-    return cmd;
-  });
-}
 
 describe("EventLog", () => {
   it("holds, row for row, the events the engine gives an array, and packs to the same pack", () => {

@@ -4,7 +4,7 @@
  * @internal
  */
 import fc from "fast-check";
-import type { MatchingEngine } from "./engine.ts";
+import { MatchingEngine } from "./engine.ts";
 import type {
   EngineCommand,
   EngineEvent,
@@ -355,6 +355,22 @@ interface Ledger {
   done: boolean;
 }
 
+/**
+ * Commands of a recipe list for variant `variant`: cancels and replaces aim at orders that are open as the
+ * sequence unfolds in an engine of that variant.
+ */
+export function commandsOf(variant: number, recipes: Recipe[]): EngineCommand[] {
+  const { rules, opts, ids } = VARIANTS[variant] as (typeof VARIANTS)[number];
+  const engine = new MatchingEngine(rules, opts);
+  const builder = new CommandBuilder(ids);
+  return recipes.map((r) => {
+    const cmd = builder.build(r);
+    const out: EngineEvent[] = [];
+    engine.process(cmd, out);
+    builder.observe(out);
+    return cmd;
+  });
+}
 /**
  * Checks the invariants of the issue on one engine's event stream, after every command:
  * sequence numbers, an uncrossed book, L2 deltas that rebuild `depth()`, quantity conservation per order,
