@@ -26,6 +26,8 @@ import type {
   Side,
   TimeInForce,
 } from "./types.ts";
+// Type only: wire.ts takes the event kinds from here.
+import type { WireWriter } from "./wire.ts";
 
 // Event kinds: also the codes of the wire format (wire.ts), which imports them from here.
 export const K_ACCEPTED = 0;
@@ -38,15 +40,6 @@ export const K_TRIGGERED = 6;
 export const K_BOOK = 7;
 export const K_TRADING_STATUS = 8;
 export const K_REFERENCE_PRICE = 9;
-
-/** What {@link EventLog.packRow} writes to: the wire format's writer (`WireWriter`, wire.ts). */
-export interface RowWriter {
-  num(x: number): void;
-  opt(x: number | undefined): void;
-  bool(x: boolean): void;
-  id(x: string | undefined): void;
-  word(x: string | undefined): void;
-}
 
 const TYPES: readonly EngineEventType[] = [
   "accepted",
@@ -300,7 +293,7 @@ export class EventLog {
    * Write row `i` to a wire pack exactly as `packEvents` writes the same event as an object (wire.ts:
    * the same fields in the same order), so a batch's answer is packed without building its events.
    */
-  packRow(i: number, w: RowWriter): void {
+  packRow(i: number, w: WireWriter): void {
     const kind = this.kindAt(i);
     const n = i * NUMS;
     const s = i * STRS;
