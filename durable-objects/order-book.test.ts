@@ -5,7 +5,7 @@ import {
   runInDurableObject,
 } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { brotliDecompressSync } from "node:zlib";
+import { brotliCompressSync, brotliDecompressSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { type TradeEventMessage, tradeEventMessage } from "../shared/book-events.ts";
 import type { EngineEvent, FillEvent } from "../shared/engine/types.ts";
@@ -529,13 +529,29 @@ describe("OrderBook durability", () => {
       );
       answers.push([...(rest ?? []), ...(take ?? [])]);
     }
-    // All five batches wait for delivery, and only the newest fits in memory.
-    const stored = await runInDurableObject(stub, (_b, state) =>
-      state.storage.sql
-        .exec<{ id: number }>("SELECT DISTINCT journal_id AS id FROM journal_events ORDER BY 1")
-        .toArray(),
-    );
+    // All five batches wait for delivery, and only the newest fits in memory. They are stored as packs;
+    // the first is turned into what schema version 3 wrote (Brotli of the events' JSON), which is read too.
+    const firstBatch = (await stub.status()).journal.lastBatch - answers.length + 1;
+    const stored = await runInDurableObject(stub, (_b, state) => {
+      const sql = state.storage.sql;
+      const rows = sql
+        .exec<{ id: number; format: string }>(
+          "SELECT DISTINCT journal_id AS id, format FROM journal_events ORDER BY 1",
+        )
+        .toArray();
+      const first = rows[0]?.id ?? 0;
+      const events = answers[first - firstBatch]?.filter((e) => e.type !== "book") ?? [];
+      expect(events.length).toBeGreaterThan(0);
+      sql.exec("DELETE FROM journal_events WHERE journal_id = ?", first);
+      sql.exec(
+        "INSERT INTO journal_events (journal_id, part, body, format) VALUES (?, 0, ?, 'json')",
+        first,
+        new Uint8Array(brotliCompressSync(JSON.stringify(events))).buffer,
+      );
+      return rows;
+    });
     expect(stored.length).toBeGreaterThanOrEqual(3);
+    expect(stored.every((r) => r.format === "pack")).toBe(true);
     const receiver = new Receiver();
     await deliverAll(stub, receiver);
     const ids = (events: EngineEvent[], who: string) =>

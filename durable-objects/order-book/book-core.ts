@@ -295,7 +295,7 @@ export class BookCore {
   }
 
   /** A batch leaves memory: store its events if the outbox has yet to deliver them. */
-  private storeIfNeeded(journalId: number, events: readonly EngineEvent[]): void {
+  private storeIfNeeded(journalId: number, events: EventLog): void {
     const needed = this.outbox.oldestJournalId();
     if (needed !== null && journalId >= needed) this.journal.storeEvents(journalId, events);
   }
@@ -389,26 +389,22 @@ class RecentEvents {
     }
   }
 
-  add(
-    journalId: number,
-    events: EventLog,
-    evict: (id: number, events: readonly EngineEvent[]) => void,
-  ): void {
+  add(journalId: number, events: EventLog, evict: (id: number, events: EventLog) => void): void {
     this.batches.set(journalId, { events, stored: false });
     this.events += events.length;
     for (const [id, old] of this.batches) {
       if (this.events <= this.maxEvents() || id === journalId) break;
-      if (!old.stored) evict(id, old.events.events());
+      if (!old.stored) evict(id, old.events);
       this.batches.delete(id);
       this.events -= old.events.length;
     }
   }
 
   /** Store every batch from `journalId` on that is not stored yet. */
-  storeFrom(journalId: number, store: (id: number, events: readonly EngineEvent[]) => void): void {
+  storeFrom(journalId: number, store: (id: number, events: EventLog) => void): void {
     for (const [id, batch] of this.batches) {
       if (id < journalId || batch.stored) continue;
-      store(id, batch.events.events());
+      store(id, batch.events);
       batch.stored = true;
     }
   }

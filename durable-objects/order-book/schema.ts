@@ -122,4 +122,13 @@ export const ORDER_BOOK_MIGRATIONS: readonly Migration[] = [
       ALTER TABLE snapshots ADD COLUMN hash_of TEXT NOT NULL DEFAULT 'state' CHECK (hash_of IN ('state', 'text'));
     `,
   },
+  {
+    version: 4,
+    description: "stored events as packed bytes",
+    up: `
+      -- How a journal_events body is written: json, Brotli of the events' JSON (version 3); pack, the bytes
+      -- of the events' pack (shared/engine/wire.ts, packToBytes), written straight from the engine's rows.
+      ALTER TABLE journal_events ADD COLUMN format TEXT NOT NULL DEFAULT 'json' CHECK (format IN ('json', 'pack'));
+    `,
+  },
 ];

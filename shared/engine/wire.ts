@@ -612,3 +612,184 @@ function unpackOne(r: WireReader): EngineEvent {
       throw new WireFormatError(`unknown event kind ${kind}`);
   }
 }
+
+// -------------------------------------------------------------------------------------------------
+// A pack as bytes, for storage
+// -------------------------------------------------------------------------------------------------
+
+/** First byte of {@link packToBytes}' output: the byte layout's version. */
+const BYTES_VERSION = 1;
+/** A number that is not a whole number up to ±2^50 (or is -0): this code, then its 8 bytes as a float64. */
+const F64_FOLLOWS = 1;
+/** NaN, which stands for an absent optional number (`opt`): one byte, not nine. */
+const NAN_CODE = 3;
+/** Whole numbers up to this size are written as variable-length integers. */
+const VARINT_MAX = 2 ** 50;
+
+const utf8 = new TextEncoder();
+// ignoreBOM: a text that starts with U+FEFF keeps it (by default a decoder drops it).
+const fromUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/**
+ * A pack as one byte string, for SQLite: the numbers as variable-length integers (a pack's numbers are
+ * nearly all small whole numbers — kinds, lengths, indexes, sequence numbers, ticks, lots — so most take
+ * one or two bytes instead of eight), then the ids' text and the dictionary as UTF-8. A batch of 100 orders'
+ * deliverable events is ~3 KB this way, and writing it costs a fraction of its events' JSON and Brotli.
+ * Any number comes back exactly: those that are not whole numbers up to ±2^50 (and -0) as 8 raw bytes.
+ *
+ * Layout: version byte; count of numbers; the numbers (zigzag × 2, so an even code is a whole number and
+ * the odd codes are 1, a float64 follows, and 3, NaN); `s`; count of `d`, then each word. A text is its size and form
+ * (bytes × 2 for UTF-8; code units × 4 + 1 for UTF-16, used when it holds a surrogate, since UTF-8 cannot
+ * carry a lone one), then its bytes.
+ */
+export function packToBytes(p: Packed): Uint8Array {
+  const n = p.n;
+  let words = 0;
+  for (const w of p.d) words += 8 + 3 * w.length;
+  const out = new Uint8Array(1 + 8 + 9 * n.length + 8 + 3 * p.s.length + 8 + words);
+  const view = new DataView(out.buffer);
+  let at = 0;
+  out[at++] = BYTES_VERSION;
+  at = writeVarUint(out, at, n.length);
+  for (let i = 0; i < n.length; i++) {
+    const x = n[i] as number;
+    if (Number.isInteger(x) && x <= VARINT_MAX && x >= -VARINT_MAX && !Object.is(x, -0)) {
+      at = writeVarUint(out, at, x >= 0 ? x * 4 : -x * 4 - 2);
+    } else if (Number.isNaN(x)) {
+      out[at++] = NAN_CODE;
+    } else {
+      out[at++] = F64_FOLLOWS;
+      view.setFloat64(at, x, true);
+      at += 8;
+    }
+  }
+  at = writeText(out, at, p.s);
+  at = writeVarUint(out, at, p.d.length);
+  for (const w of p.d) at = writeText(out, at, w);
+  return out.slice(0, at);
+}
+
+/** The pack {@link packToBytes} wrote. Throws {@link WireFormatError} on anything else. */
+export function packFromBytes(bytes: Uint8Array): Packed {
+  const r = new ByteReader(bytes);
+  const version = r.byte();
+  if (version !== BYTES_VERSION) throw new WireFormatError(`unknown byte layout ${version}`);
+  // Every number takes at least one byte: a count beyond what is left cannot be right.
+  const count = r.varUint();
+  if (count > r.left) throw new WireFormatError(`bad number count ${count}`);
+  const n = new Float64Array(count);
+  for (let i = 0; i < count; i++) {
+    const code = r.varUint();
+    if (code === F64_FOLLOWS) n[i] = r.float64();
+    else if (code === NAN_CODE) n[i] = Number.NaN;
+    else if (code % 2 === 1) throw new WireFormatError(`bad number code ${code}`);
+    else if (code < 0x80000000) n[i] = (code & 3) === 0 ? code >>> 2 : -((code + 2) >>> 2);
+    else n[i] = code % 4 === 0 ? code / 4 : -(code + 2) / 4;
+  }
+  const s = r.text();
+  const words = r.varUint();
+  if (words > r.left) throw new WireFormatError(`bad dictionary size ${words}`);
+  const d: string[] = new Array(words);
+  for (let i = 0; i < words; i++) d[i] = r.text();
+  if (r.left !== 0) throw new WireFormatError("bytes after the pack");
+  return { v: 1, n, s, d };
+}
+
+/** Little-endian base-128 (7 bits per byte, high bit: more follow), for whole numbers from 0 to 2^53. */
+function writeVarUint(out: Uint8Array, at: number, x: number): number {
+  let u = x;
+  while (u >= 0x80000000) {
+    out[at++] = (u % 128) | 0x80;
+    u = Math.floor(u / 128);
+  }
+  while (u >= 0x80) {
+    out[at++] = (u & 0x7f) | 0x80;
+    u >>>= 7;
+  }
+  out[at++] = u;
+  return at;
+}
+
+/** Any UTF-16 surrogate: such a text goes as code units (UTF-8 would turn a lone one into U+FFFD). */
+const SURROGATE = /[\uD800-\uDFFF]/;
+
+/** A text's size and form (size × 2, plus 1 for UTF-16 code units), then its bytes. */
+function writeText(out: Uint8Array, at: number, text: string): number {
+  if (SURROGATE.test(text)) {
+    let to = writeVarUint(out, at, text.length * 4 + 1);
+    for (let i = 0; i < text.length; i++) {
+      const unit = text.charCodeAt(i);
+      out[to++] = unit & 0xff;
+      out[to++] = unit >>> 8;
+    }
+    return to;
+  }
+  // The size goes first but is known only after encoding: encode after a gap, then close it up.
+  const { written } = utf8.encodeInto(text, out.subarray(at + 8));
+  const start = writeVarUint(out, at, written * 2);
+  out.copyWithin(start, at + 8, at + 8 + written);
+  return start + written;
+}
+
+class ByteReader {
+  private at = 0;
+  private readonly bytes: Uint8Array;
+  private readonly view: DataView;
+
+  constructor(bytes: Uint8Array) {
+    if (!(bytes instanceof Uint8Array)) throw new WireFormatError("not bytes");
+    this.bytes = bytes;
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  get left(): number {
+    return this.bytes.length - this.at;
+  }
+
+  byte(): number {
+    if (this.at >= this.bytes.length) throw new WireFormatError("cut short");
+    return this.bytes[this.at++] as number;
+  }
+
+  varUint(): number {
+    let b = this.byte();
+    let u = b & 0x7f;
+    let scale = 128;
+    while (b & 0x80) {
+      if (scale > 2 ** 49) throw new WireFormatError("variable-length integer too long");
+      b = this.byte();
+      u += (b & 0x7f) * scale;
+      scale *= 128;
+    }
+    return u;
+  }
+
+  float64(): number {
+    if (this.left < 8) throw new WireFormatError("cut short");
+    const x = this.view.getFloat64(this.at, true);
+    this.at += 8;
+    return x;
+  }
+
+  text(): string {
+    const code = this.varUint();
+    const units = code % 2 === 1;
+    const length = units ? (code - 1) / 2 : code / 2;
+    if (length > this.left) throw new WireFormatError(`bad text length ${length}`);
+    const start = this.at;
+    this.at += length;
+    if (units) {
+      if (length % 2 === 1) throw new WireFormatError("odd UTF-16 length");
+      let text = "";
+      for (let i = start; i < this.at; i += 2) {
+        text += String.fromCharCode((this.bytes[i] as number) | ((this.bytes[i + 1] as number) << 8));
+      }
+      return text;
+    }
+    try {
+      return fromUtf8.decode(this.bytes.subarray(start, this.at));
+    } catch {
+      throw new WireFormatError("text is not UTF-8");
+    }
+  }
+}
