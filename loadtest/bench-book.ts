@@ -837,8 +837,10 @@ async function main(): Promise<void> {
       log(
         `Where the time goes, batches of 100 ≈ ${(1e6 / batched.ordersPerSec).toFixed(1)} µs/order ` +
           `(${batched.cpuUsPerOrder ?? "?"} µs of server CPU): engine ≈ ${ref.engineUsPerOrder} µs and journal ` +
-          `row ≈ ${ref.journalUsPerOrder} µs and packing ≈ ${ref.packingUsPerOrder} µs per order in Node; the ` +
-          `rest is the RPC, the SQLite commit of each batch and garbage collection (see docs/capacity.md). Delivering ` +
+          `row ≈ ${ref.journalUsPerOrder} µs and packing ≈ ${ref.packingUsPerOrder} µs per order in Node; each ` +
+          `batch also waits for its durable commit (≥ one fsync: ≈ ${(fsync * 10).toFixed(1)} µs/order on this disk ` +
+          `now) and makes one RPC round trip (ping ≈ ${(1e6 / pingSeq / 100).toFixed(1)} µs/order); the rest is ` +
+          `workerd's RPC and SQLite work and garbage collection (see docs/capacity.md). Delivering ` +
           `the outbox (to 20 UserSessions and the local queue, on workerd's one thread too) costs another ` +
           `${batched.drainCpuUsPerOrder ?? "?"} µs/order; it runs when workerd's event loop is free, mostly ` +
           `after the last reply.`,
