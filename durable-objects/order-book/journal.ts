@@ -17,20 +17,22 @@ const BROTLI_FASTEST = {
 /**
  * For a batch's commands (every commit): a 64 KB window (lgwin 16) instead of the default 4 MB. The encoder
  * sets up less per call, a third faster for the 13 KB of a batch of 100 orders in Node (45 vs 68 µs), and
- * the output is byte for byte as small, since such a text is far shorter than either window. Stored events
- * (rare, up to megabytes) keep the default window. Any Brotli decoder reads both.
+ * the output is byte for byte as small, since such a text is far shorter than either window. Rows written
+ * with the default window (and the Brotli event bodies of schema version 3) read the same: any Brotli
+ * decoder reads both.
  */
 export const BROTLI_FASTEST_SMALL = {
   params: { ...BROTLI_FASTEST.params, [constants.BROTLI_PARAM_LGWIN]: 16 },
 };
 
 /**
- * Brotli at its fastest quality: a batch's JSON (which repeats every key) shrinks about 7×, and fewer
- * bytes make the SQLite commit cheaper by more than the compression costs (measured in workerd: a 60 KB
- * row commits in ~1 ms, an 8 KB one in ~0.45 ms; compressing 55 KB takes ~0.1 ms).
+ * Brotli at its fastest quality: a batch's JSON (which repeats every key) shrinks about 8× (13 KB to
+ * 1.6 KB for 100 orders), and the journal keeps its rows for the audit window. At that size the commit
+ * costs about the same either way (docs/capacity.md, "Where a batch's time goes"); with events in the row,
+ * as version 2 wrote it, a 60 KB row committed in ~1 ms and an 8 KB one in ~0.45 ms.
  */
-function compress(text: string, options = BROTLI_FASTEST): ArrayBuffer {
-  const out = brotliCompressSync(text, options);
+function compress(text: string): ArrayBuffer {
+  const out = brotliCompressSync(text, BROTLI_FASTEST_SMALL);
   return out.byteOffset === 0 && out.byteLength === out.buffer.byteLength
     ? (out.buffer as ArrayBuffer)
     : (out.buffer.slice(out.byteOffset, out.byteOffset + out.byteLength) as ArrayBuffer);
@@ -49,7 +51,7 @@ function firstLine(joined: string): string {
   return end === -1 ? joined : joined.slice(0, end);
 }
 
-/** Stored events are split into pieces of at most this many compressed bytes (rows are capped at 2 MB). */
+/** Stored events are split into pieces of at most this many bytes (rows are capped at 2 MB). */
 const EVENT_PART_BYTES = 1_500_000;
 
 /** Smaller batches (a single order's is ~1 KB) fit in one page as text, so compressing them saves nothing. */
@@ -142,7 +144,7 @@ export class Journal {
     } else if (commands.length <= PART_CHARS) {
       this.sql
         .run`INSERT INTO journal (id, first_seq, last_seq, md_seq, command_count, created_at, commands, events, events_at, body_z, parts)
-        VALUES (${id}, ${entry.firstSeq}, ${entry.lastSeq}, ${entry.mdSeq}, ${count}, ${entry.createdAt}, '', '', 'none', ${compress(commands, BROTLI_FASTEST_SMALL)}, 0)`;
+        VALUES (${id}, ${entry.firstSeq}, ${entry.lastSeq}, ${entry.mdSeq}, ${count}, ${entry.createdAt}, '', '', 'none', ${compress(commands)}, 0)`;
     } else {
       const parts = splitText(commands);
       this.sql.transaction(() => {
