@@ -767,7 +767,8 @@ export class OrderBook extends DurableObject<Env> {
 
   /**
    * Send each update interval's frame that is due (every waiting one when `all`), and make sure a timer
-   * is set for the earliest that is not. Each send counts the group's sockets again (closed ones leave it there).
+   * is set for the earliest that is not. Each send counts the group's sockets again (closed ones leave it
+   * there).
    */
   private flushIntervals(now: number, all: boolean): void {
     for (const ms of this.intervalFrames.due(now, all)) {

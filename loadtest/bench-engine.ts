@@ -18,13 +18,14 @@
  * Throughput is reported three ways: the median batch (the headline: robust when other processes share
  * the 2 cores), all batches over total wall time, and per second of process CPU time.
  * Before and after the throughput and latency passes, the latency of a dependent load over 4 MB is printed:
- * past the L2 (512 KB per core), it is what a cache miss costs at the moment, and this VM's shared memory system moves
- * it (and the engine with it) by up to 2× from minute to minute.
+ * past the L2 (512 KB per core), it is what a cache miss costs at the moment, and this VM's shared memory
+ * system moves it (and the engine with it) by up to 2× from minute to minute.
  * Then a child process (node --expose-gc) rests 1,000,000 orders and measures heap + typed-array bytes.
  * The last line printed is one JSON object with the headline figures.
  *
  * Knobs (env): BENCH_COMMANDS (engine commands, default 3,000,000), BENCH_PEER_COMMANDS (default
- * 1,000,000), BENCH_OBJECTS_COMMANDS (the engine's array form, throughput only, default 1,000,000), BENCH_SEED (default 42), BENCH_RESTING (memory test orders, default 1,000,000).
+ * 1,000,000), BENCH_OBJECTS_COMMANDS (the engine's array form, throughput only, default 1,000,000),
+ * BENCH_SEED (default 42), BENCH_RESTING (memory test orders, default 1,000,000).
  */
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -766,10 +767,10 @@ function timerOverheadNanos(): number {
 
 /**
  * Latency of one dependent load over 4 MB (a random cycle through an `Int32Array`, Sattolo's shuffle): past
- * this machine's L2 (512 KB per core), so it measures what the engine's cache misses cost right now. The VM's memory
- * system is shared with its neighbours and this figure moves with them (≈ 110–130 ns in quiet phases,
- * 150–190 ns under contention); the engine's speed follows it (docs/engine.md § Results), so every run
- * prints it beside its figures.
+ * this machine's L2 (512 KB per core), so it measures what the engine's cache misses cost right now. The
+ * VM's memory system is shared with its neighbours and this figure moves with them (≈ 110–130 ns in quiet
+ * phases, 150–190 ns under contention); the engine's speed follows it (docs/engine.md § Results), so every
+ * run prints it beside its figures.
  */
 function memoryLatencyNanos(): number {
   const n = (4 * 1024 * 1024) / 4;
