@@ -86,17 +86,23 @@ import {
 } from "./scenario/cpu-profile.ts";
 import { scanBookFrame } from "./scenario/streams.ts";
 
+/** An environment knob that must be a whole number ≥ 1, or its default. */
+function positiveInt(value: string | undefined, fallback: number): number {
+  const n = Number(value ?? fallback);
+  return Number.isInteger(n) && n >= 1 ? n : fallback;
+}
+
 const PORT = Number(process.env.BENCH_PORT ?? 8799);
 const BASE = `http://127.0.0.1:${PORT}`;
 const SINGLE = Number(process.env.BENCH_SINGLE ?? 3_000);
 const BATCHED = Number(process.env.BENCH_BATCHED ?? 50_000);
 /**
- * Runs of each batched scenario, each on a fresh book; the figure reported is the median run. One run
- * in a fresh workerd varied from ~38,000 to ~78,000 orders/s on this machine with the same code, even
- * after the isolate's warm-up (the first scenario run in a process tends to be the slowest); the median
- * of three halves that spread. Every run is printed.
+ * Runs of each batched scenario, each on a fresh book; the figure reported is the median run (the lower
+ * middle one for an even count). With the same code one run varied from ~38,000 to ~78,000 orders/s on
+ * this machine, within one server as much as across servers, even after the isolate's warm-up. Every run
+ * is printed.
  */
-const BATCHED_RUNS = Math.max(1, Number(process.env.BENCH_BATCHED_RUNS ?? 3));
+const BATCHED_RUNS = positiveInt(process.env.BENCH_BATCHED_RUNS, 3);
 const HTTP_ORDERS = Number(process.env.BENCH_HTTP ?? 2_000);
 const HTTP_CONNECTIONS = 50;
 const SOCKETS = Number(process.env.BENCH_SOCKETS ?? 1_000);
@@ -418,8 +424,9 @@ async function rpcBench(
     r.cpuUsPerOrder = Math.round(((cpuReplied - cpuBefore) * 1000) / count);
     r.drainCpuUsPerOrder = Math.round(((cpuDrained - cpuReplied) * 1000) / count);
   }
+  const name = runs > 1 ? `${label} ${run + 1}/${runs}` : label;
   log(
-    `  ${(runs > 1 ? `${label} ${run + 1}/${runs}` : label).padEnd(12)} ${String(r.orders).padStart(7)} orders in ${String(r.ms).padStart(6)} ms ` +
+    `  ${name.padEnd(12)} ${String(r.orders).padStart(7)} orders in ${String(r.ms).padStart(6)} ms ` +
       `${String(r.ordersPerSec).padStart(7)} orders/s (${r.rpcsPerSec} RPC/s); all delivered after ` +
       `${r.drainedMs} ms: ${r.drainedOrdersPerSec} orders/s (${r.backlogRows} outbox entries left at the last reply); ` +
       `server CPU ${r.cpuUsPerOrder ?? "?"} µs/order to the last reply + ${r.drainCpuUsPerOrder ?? "?"} after`,
