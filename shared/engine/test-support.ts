@@ -371,6 +371,7 @@ export function commandsOf(variant: number, recipes: Recipe[]): EngineCommand[] 
     return cmd;
   });
 }
+
 /**
  * Checks the invariants of the issue on one engine's event stream, after every command:
  * sequence numbers, an uncrossed book, L2 deltas that rebuild `depth()`, quantity conservation per order,

@@ -203,11 +203,8 @@ marketData.post("/v2/dev/book/:symbol/bench", async (c) => {
   const ms = Math.max(1, Date.now() - started);
   answers.forEach((answer, i) => {
     const lists = unpackEvents(answer);
-    if (lists.length !== (chunks[i] as BookCommand[]).length) {
-      throw new Error(
-        `batch ${i}: ${lists.length} answers for ${(chunks[i] as BookCommand[]).length} commands`,
-      );
-    }
+    const sent = (chunks[i] as BookCommand[]).length;
+    if (lists.length !== sent) throw new Error(`batch ${i}: ${lists.length} answers for ${sent} commands`);
     for (const list of lists) events += list.length;
   });
   // The outbox drains behind the replies: how far behind it was when the last reply came (see /drained).
